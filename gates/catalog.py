@@ -1,0 +1,36 @@
+"""The rule catalogue: every rule of every gate, for ``sftgate rules`` and for the docs."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from gates.core import Rule
+from gates.registry import RULE_MODULES
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, in registry order; a module not yet present contributes nothing."""
+    rules: list[Rule] = []
+    for module_name in RULE_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        rules.extend(getattr(module, "RULES", ()))
+    return rules
+
+
+def find(name_or_code: str) -> Rule | None:
+    key = name_or_code.strip()
+    for rule in all_rules():
+        if key in (rule.name, rule.code) or key.upper() == rule.code:
+            return rule
+    return None
+
+
+def close_matches(name_or_code: str) -> list[str]:
+    names = [r.name for r in all_rules()] + [r.code for r in all_rules()]
+    return difflib.get_close_matches(name_or_code, names, n=3, cutoff=0.6)

@@ -1,0 +1,142 @@
+"""The sftgate config (``sftgate.yaml``): load, validate with jsonschema, explain errors.
+
+A config error names the file, the key path and the line, and an unknown key gets a
+"did you mean". Paths in the config are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gates import document
+from gates.core import ConfigError, InputError
+from gates.document import Document, KeyPath, dotted
+
+CONFIG_NAMES = ("sftgate.yaml", "sftgate.yml", "sftgate.json")
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    text = resources.files("gates").joinpath("schemas/config.schema.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Config:
+    doc: Document
+
+    @property
+    def path(self) -> Path:
+        return self.doc.path
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data  # type: ignore[no-any-return]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.doc.path.parent
+
+    def get(self, dotted_key: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in dotted_key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def path_of(self, dotted_key: str) -> Path | None:
+        """The file a config key names, resolved against the config's folder."""
+        value = self.get(dotted_key)
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def require_file(self, dotted_key: str) -> Path | None:
+        """Like :meth:`path_of`, but a named file that does not exist is a config error."""
+        p = self.path_of(dotted_key)
+        if p is not None and not p.exists():
+            raise ConfigError(
+                f"{self.location(dotted_key)}: {p} does not exist",
+                hint="paths in the config are relative to the config file",
+            )
+        return p
+
+    def location(self, dotted_key: str) -> str:
+        return f"{self.path}:{dotted_key}"
+
+    def line(self, dotted_key: str) -> int | None:
+        return self.doc.line_of(tuple(dotted_key.split(".")))
+
+
+def is_sftgate_config(doc: Document) -> bool:
+    """A file is an sftgate config when it is named like one, says ``sftgate: 1``, or has
+    ``model.id``; any other JSON or YAML is a foreign config whose model IDs are still checked."""
+    if doc.path.name.lower().startswith("sftgate"):
+        return True
+    data = doc.data
+    if not isinstance(data, dict):
+        return False
+    return "sftgate" in data or (isinstance(data.get("model"), dict) and "id" in data["model"])
+
+
+def load(path: str | Path) -> Config:
+    """Load and validate an sftgate config; raise :class:`ConfigError` on the first problems."""
+    doc = document.load(path)
+    validate(doc)
+    return Config(doc)
+
+
+def validate(doc: Document) -> None:
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{doc.path}: the config must be a mapping of sections (model, data, ...)")
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(config_schema())
+    errors = sorted(validator.iter_errors(doc.data), key=lambda e: (doc.line_of(tuple(e.absolute_path)) or 0))
+    if not errors:
+        return
+    messages = [_explain(doc, error) for error in errors[:10]]
+    more = f"\n  … {len(errors) - 10} more" if len(errors) > 10 else ""
+    raise ConfigError(
+        f"{doc.path}: invalid config\n  " + "\n  ".join(messages) + more,
+        hint="`sftgate init DIR` writes a complete example config",
+    )
+
+
+def _explain(doc: Document, error: Any) -> str:
+    path: KeyPath = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        unknown = [k for k in instance if k not in allowed]
+        parts = []
+        for key in unknown:
+            key_path = (*path, key)
+            line = doc.line_of(key_path)
+            guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+            hint = f"; did you mean '{guess[0]}'?" if guess else f"; allowed: {', '.join(allowed)}"
+            parts.append(f"line {line}: {dotted(key_path)}: unknown key '{key}'{hint}")
+        return "\n  ".join(parts)
+    line = doc.line_of(path)
+    where = f"line {line}: {dotted(path)}" if line else dotted(path)
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}"
+
+
+def find_config(start: Path) -> Path:
+    """``start`` itself when a file, else the first config name found in the folder."""
+    if start.is_file():
+        return start
+    for name in CONFIG_NAMES:
+        if (start / name).is_file():
+            return start / name
+    raise InputError(f"{start}: no {' / '.join(CONFIG_NAMES)} here", hint="`sftgate init DIR` creates one")

@@ -1,0 +1,147 @@
+"""Load a JSON or YAML file into plain data plus the line of every key path.
+
+Locations in findings read ``FILE:key.path``; GitHub annotations also need the line, which the
+YAML composer knows. JSON is read by the same composer (JSON is YAML), falling back to ``json``
+with no lines for the rare JSON that PyYAML rejects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gates.core import InputError
+
+KeyPath = tuple[str | int, ...]
+
+
+def dotted(path: KeyPath) -> str:
+    """``("model", "name")`` -> ``model.name``; list indexes read ``items[2]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "<root>"
+
+
+@dataclass
+class Document:
+    path: Path
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    is_json: bool = False
+
+    def line_of(self, key_path: KeyPath) -> int | None:
+        """The line of ``key_path``, or of its nearest ancestor that has one."""
+        path = tuple(key_path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+    def location(self, key_path: KeyPath) -> str:
+        return f"{self.path}:{dotted(key_path)}"
+
+
+def load(path: str | Path, *, display: str | None = None) -> Document:
+    """Read ``path`` (JSON or YAML). Missing, unreadable or malformed files raise InputError."""
+    p = Path(path)
+    shown = display or str(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{shown}: no such file", hint="check the path (relative paths are from the current folder)") from None
+    except IsADirectoryError:
+        raise InputError(f"{shown}: is a folder, expected a JSON or YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read ({exc.strerror})") from None
+    return loads(text, Path(shown), is_json=p.suffix.lower() == ".json")
+
+
+def loads(text: str, path: Path, *, is_json: bool = False) -> Document:
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        if is_json:
+            return _loads_json(text, path)
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{where}: invalid YAML: {problem}", hint="fix the syntax at that line") from None
+    if node is None:
+        return Document(path=path, data=None, is_json=is_json)
+    lines: dict[KeyPath, int] = {}
+    data = _construct(node, (), lines)
+    return Document(path=path, data=data, lines=lines, is_json=is_json)
+
+
+def _loads_json(text: str, path: Path) -> Document:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    return Document(path=path, data=data, is_json=True)
+
+
+def _loader_base() -> type:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_loader_base()):  # type: ignore[misc]
+    """A safe loader that also reads ``1e-4`` as a float, as YAML 1.2 and every user expects."""
+
+
+def _add_yaml12_floats() -> None:
+    import re
+
+    base = _LineLoader.yaml_implicit_resolvers
+    _LineLoader.yaml_implicit_resolvers = {k: list(v) for k, v in base.items()}  # no global mutation
+    _LineLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+
+
+_add_yaml12_floats()
+
+
+def _construct(node: Any, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
+    import yaml
+
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            key_path = (*path, str(key))
+            lines[key_path] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, key_path, lines)
+            lines[key_path] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: Any) -> Any:
+    import yaml
+
+    if not isinstance(node, yaml.ScalarNode):
+        return _construct(node, (), {})
+    loader = _LineLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()

@@ -1,0 +1,64 @@
+"""Shared test helpers: run the CLI in-process and validate every JSON report it prints."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gates.report import report_schema
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The JSON report on stdout (validated against the shipped schema)."""
+        doc = json.loads(self.out)
+        validate_report(doc)
+        return doc  # type: ignore[no-any-return]
+
+    def rules(self) -> list[str]:
+        return [f["rule"] for g in self.report["gates"] for f in g["findings"]]
+
+    def statuses(self) -> dict[str, str]:
+        return {g["gate"]: g["status"] for g in self.report["gates"]}
+
+
+def validate_report(doc: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator(report_schema()).validate(doc)
+
+
+def run_cli(*argv: str, env: dict[str, str] | None = None) -> CliResult:
+    from runners.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err, env=env if env is not None else {})
+    result = CliResult(code, out.getvalue(), err.getvalue())
+    if "--format" in argv and argv[argv.index("--format") + 1] == "json" and result.out.strip():
+        result.report  # noqa: B018 - validates against the report schema
+    return result
+
+
+@pytest.fixture
+def cli():
+    """``cli("model-id", "x", "--format", "json")`` -> CliResult; JSON reports are schema-checked."""
+    return run_cli
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
