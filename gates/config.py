@@ -20,6 +20,28 @@ from gates.document import Document, KeyPath, dotted
 
 CONFIG_NAMES = ("sftgate.yaml", "sftgate.yml", "sftgate.json")
 
+# Names users bring from peft's LoraConfig, transformers' TrainingArguments and other tools.
+ALIASES = {
+    "rank": "r",
+    "lora_r": "r",
+    "lora_alpha": "alpha",
+    "lora_dropout": "dropout",
+    "learning_rate": "lr",
+    "num_train_epochs": "epochs",
+    "max_length": "max_seq_len",
+    "max_seq_length": "max_seq_len",
+    "sequence_len": "max_seq_len",
+    "per_device_train_batch_size": "batch_size",
+    "gradient_accumulation_steps": "grad_accum",
+    "name": "id",
+    "model_name": "id",
+    "model_name_or_path": "id",
+    "base_model": "id",
+    "validation": "eval",
+    "test": "eval",
+    "system_prompt": "system",
+}
+
 
 @cache
 def config_schema() -> dict[str, Any]:
@@ -121,7 +143,8 @@ def _explain(doc: Document, error: Any) -> str:
         for key in unknown:
             key_path = (*path, key)
             line = doc.line_of(key_path)
-            guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+            alias = ALIASES.get(str(key).lower())
+            guess = [alias] if alias in allowed else difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
             hint = f"; did you mean '{guess[0]}'?" if guess else f"; allowed: {', '.join(allowed)}"
             parts.append(f"line {line}: {dotted(key_path)}: unknown key '{key}'{hint}")
         return "\n  ".join(parts)

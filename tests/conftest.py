@@ -14,6 +14,8 @@ from gates.report import report_schema
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
+# Commands whose --format json output is not a gate report (a rule listing).
+NON_REPORT_COMMANDS = {"rules"}
 
 
 @dataclass
@@ -48,7 +50,8 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> CliResult:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), stdout=out, stderr=err, env=env if env is not None else {})
     result = CliResult(code, out.getvalue(), err.getvalue())
-    if "--format" in argv and argv[argv.index("--format") + 1] == "json" and result.out.strip():
+    reports = argv and argv[0] not in NON_REPORT_COMMANDS
+    if reports and "--format" in argv and argv[argv.index("--format") + 1] == "json" and result.out.strip():
         result.report  # noqa: B018 - validates against the report schema
     return result
 
