@@ -75,16 +75,34 @@ class JsonProblem:
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+_PATH_KEEP = 8  # a path keeps its first and last 8 steps; deeper ones are elided
+_KEY_WIDTH = 60
+
+
 def format_path(parts: Any) -> str:
-    """``["a", 0, "b c"]`` -> ``$.a[0]["b c"]``: identifiers with a dot, other keys quoted."""
+    """``["a", 0, "b c"]`` -> ``$.a[0]["b c"]``: identifiers with a dot, other keys quoted.
+
+    Bounded: long keys are cut and a path deeper than 16 steps keeps its ends only.
+    """
+    parts = list(parts)
+    elided = 0
+    if len(parts) > 2 * _PATH_KEEP:
+        elided = len(parts) - 2 * _PATH_KEEP
+        parts = [*parts[:_PATH_KEEP], None, *parts[-_PATH_KEEP:]]
     out = ["$"]
     for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
+        if part is None:
+            out.append(f"…({elided} more)…")
+        elif isinstance(part, int) and not isinstance(part, bool):
             out.append(f"[{part}]")
-        elif _IDENT.match(str(part)):
-            out.append(f".{part}")
         else:
-            out.append(f"[{json.dumps(str(part), ensure_ascii=False)}]")
+            key = str(part)
+            if len(key) > _KEY_WIDTH:
+                key = key[: _KEY_WIDTH - 1] + "…"
+            if _IDENT.match(key):
+                out.append(f".{key}")
+            else:
+                out.append(f"[{json.dumps(key, ensure_ascii=False)}]")
     return "".join(out)
 
 
@@ -95,7 +113,7 @@ _VALUE_START = frozenset('{["-0123456789tfnNI')  # N and I: NaN / Infinity, clas
 _FENCES = ("```", "~~~")
 
 
-class _NotClean(Exception):  # noqa: N818 - an internal signal to leave the fast path
+class _NotClean(Exception):  # an internal signal to leave the fast path
     pass
 
 
@@ -111,7 +129,8 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
-_decode = _DECODER.decode
+# The C scanner behind ``decode``, called directly: one value from an offset, nothing else.
+_scan_once = _DECODER.scan_once
 
 
 def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, JsonProblem | None]:
@@ -121,23 +140,21 @@ def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, Jso
     ``"length"``, JSON that is cut off is reported as ``truncated`` rather than
     ``unterminated_json``. Never raises on any ``str``.
     """
-    first = _first_char(text)
-    if first not in _VALUE_START:
-        return None, _bad_start(text, stop_reason)
+    if text and text[0] in _VALUE_START:  # the common case: no leading whitespace
+        start = 0
+    else:
+        start = len(text) - len(text.lstrip(_WS))
+        if start == len(text) or text[start] not in _VALUE_START:
+            return None, _bad_start(text, stop_reason)
     try:
-        return _decode(text), None
+        value, end = _scan_once(text, start)
+    except StopIteration as stop:
+        return None, _classify(text, stop_reason, ValueError(f"Expecting value at {stop.value}"))
     except (_NotClean, ValueError, RecursionError) as exc:
         return None, _classify(text, stop_reason, exc)
-
-
-def _first_char(text: str) -> str:
-    if not text:
-        return ""
-    c = text[0]
-    if c not in _WS:
-        return c
-    stripped = text.lstrip(_WS)
-    return stripped[0] if stripped else ""
+    if end != len(text) and text[end:].strip(_WS):
+        return None, _classify(text, stop_reason, ValueError("Extra data"))
+    return value, None
 
 
 # --------------------------------------------------------------------------- bad starts
@@ -147,7 +164,9 @@ def _bad_start(text: str, stop_reason: str | None) -> JsonProblem:
     start = len(text) - len(text.lstrip(_WS))
     if start == len(text):
         what = "empty output" if not text else "only whitespace"
-        return JsonProblem("no_json_start", f"{what}: no JSON value at all", 0, evidence={"length": len(text)})
+        return JsonProblem(
+            "no_json_start", f"{what}: no JSON value at all", 0, evidence={"length": len(text)}
+        )
     rest = text[start:]
     if rest.startswith(_FENCES):
         return _fence_problem(text, start, stop_reason)
@@ -162,6 +181,9 @@ def _bad_start(text: str, stop_reason: str | None) -> JsonProblem:
         detail = f"a single-quoted value {_quote(text, start)}: JSON strings use double quotes"
     else:
         detail = f"the text starts with {_quote(text, start)}, which cannot start a JSON value"
+        word = _WORD.match(text, start)
+        if word is not None and word.group() in _PYTHON_LITERALS:
+            detail += f": Python's {word.group()} is JSON's {_PYTHON_LITERALS[word.group()]}"
         if brace is not None:
             detail += f"; JSON starts later, at offset {brace}"
     return JsonProblem("no_json_start", detail, start, evidence=evidence)
@@ -177,16 +199,15 @@ def _fence_problem(text: str, start: int, stop_reason: str | None) -> JsonProble
     if closed:
         body = closing[: -len(fence)]
     evidence: dict[str, Any] = {"language": header[:40] or None, "closed": closed}
-    inner_problem = None
-    if body.strip(_WS):
-        first = _first_char(body)
-        if first.startswith(_FENCES[0][0]) or first not in _VALUE_START:
-            inner_problem = _bad_start(body, stop_reason) if not body.lstrip(_WS).startswith(_FENCES) else None
-        else:
-            _, inner_problem = parse_strict(body, stop_reason=stop_reason)
-        evidence["inner"] = inner_problem.rule if inner_problem else "valid"
-    else:
+    if not body.strip(_WS):
         evidence["inner"] = "empty"
+        inner_problem = None
+    elif body.lstrip(_WS).startswith(_FENCES):
+        evidence["inner"] = "code_fence"
+        inner_problem = None
+    else:
+        _, inner_problem = parse_strict(body, stop_reason=stop_reason)
+        evidence["inner"] = inner_problem.rule if inner_problem else "valid"
     tag = f" with language tag {header[:40]!r}" if header else ""
     detail = f"the output is wrapped in a Markdown fence {fence!r}{tag}"
     if evidence["inner"] == "valid":
@@ -206,11 +227,12 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _LITERALS = ("true", "false", "null")
 _NON_FINITE = ("NaN", "Infinity", "-Infinity")
+_PYTHON_LITERALS = {"True": "true", "False": "false", "None": "null"}
 _ESCAPES = frozenset('"\\/bfnrt')
 _CLOSERS = {"{": "}", "[": "]"}
 
 
-class _Stop(Exception):  # noqa: N818 - carries the problem out of the scanner loop
+class _Stop(Exception):  # carries the problem out of the scanner loop
     def __init__(self, problem: JsonProblem) -> None:
         super().__init__(problem.rule)
         self.problem = problem
@@ -302,7 +324,9 @@ class _Scanner:
                     "key": "an object (a key was expected after ',')",
                     "key_or_close": "an object",
                     "colon": "an object (a ':' was expected after the key)",
-                    "comma_or_close": "an array" if self.stack and self.stack[-1].kind == "[" else "an object",
+                    "comma_or_close": "an array"
+                    if self.stack and self.stack[-1].kind == "["
+                    else "an object",
                 }[expect]
                 self.unterminated(what)
             c = text[i]
@@ -349,12 +373,18 @@ class _Scanner:
                     frame.keys.add(key)
                     i, expect = end, "colon"
                 elif c == "'":
-                    self.stop("invalid_json", f"a single-quoted key {_quote(text, i)}: JSON keys use double quotes", i)
+                    self.stop(
+                        "invalid_json",
+                        f"a single-quoted key {_quote(text, i)}: JSON keys use double quotes",
+                        i,
+                    )
                 elif c == "/":
                     self.comment(i)
                 elif _WORD.match(text, i):
                     word = _WORD.match(text, i).group()  # type: ignore[union-attr]
-                    self.stop("invalid_json", f"an unquoted key {word!r}: JSON keys are double-quoted strings", i)
+                    self.stop(
+                        "invalid_json", f"an unquoted key {word!r}: JSON keys are double-quoted strings", i
+                    )
                 else:
                     self.stop("invalid_json", f"expected a double-quoted key, found {_quote(text, i)}", i)
             elif expect == "colon":
@@ -379,8 +409,12 @@ class _Scanner:
                 elif c == "/":
                     self.comment(i)
                 elif c in "]}":
-                    self.stop("invalid_json", f"{c!r} closes a {'object' if frame.kind == '{' else 'array'} "
-                              f"opened with {frame.kind!r}", i)
+                    self.stop(
+                        "invalid_json",
+                        f"{c!r} closes {'an object' if frame.kind == '{' else 'an array'} "
+                        f"opened with {frame.kind!r}",
+                        i,
+                    )
                 else:
                     self.stop("invalid_json", f"expected ',' or {closer!r}, found {_quote(text, i)}", i)
 
@@ -409,12 +443,14 @@ class _Scanner:
             return i + 1, ("key_or_close" if c == "{" else "value_or_close")
         if c == '"':
             return self.string(i), self.after_value()
-        if c == "-" or c.isdigit() and c.isascii():
+        if c == "-" or (c.isdigit() and c.isascii()):
             if text.startswith("-Infinity", i):
                 return self.non_finite(i, "-Infinity")
             return self.number(i), self.after_value()
         if c == "'":
-            self.stop("invalid_json", f"a single-quoted string {_quote(text, i)}: JSON strings use double quotes", i)
+            self.stop(
+                "invalid_json", f"a single-quoted string {_quote(text, i)}: JSON strings use double quotes", i
+            )
         if c == "/":
             self.comment(i)
         word = _WORD.match(text, i)
@@ -429,8 +465,14 @@ class _Scanner:
             if word.end() == self.n and any(lit.startswith(w) for lit in _LITERALS + _NON_FINITE):
                 self.unterminated(f"the literal {w!r}")
             hint = ""
-            if w in ("True", "False", "None"):
-                hint = f": Python's {w} is JSON's {dict(True='true', False='false', None='null')[w]}"
+            if w in _PYTHON_LITERALS:
+                hint = f": Python's {w} is JSON's {_PYTHON_LITERALS[w]}"
+            if not self.stack:  # the first word of the output: prose
+                self.stop(
+                    "no_json_start",
+                    f"the text starts with {_quote(text, i)}, which cannot start a JSON value{hint}",
+                    i,
+                )
             self.stop("invalid_json", f"expected a value, found the word {w!r}{hint}", i)
         self.stop("invalid_json", f"expected a value, found {_quote(text, i)}", i)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -453,9 +495,22 @@ class _Scanner:
             return strict.end()
         if i + len(token) == self.n and _NUMBER_PREFIX.match(token):
             self.unterminated(f"the number {token!r}")
-        if strict is not None and token.startswith(("0", "-0")) and len(strict.group()) < len(token) and token[
-            len(strict.group())
-        ].isdigit():
+        if "-Infinity".startswith(text[i:]):
+            self.unterminated(f"the literal {text[i:]!r}")
+        after = text[i + len(token) : i + len(token) + 1]
+        if not self.stack and (token == "-" or token.endswith(".")) and after in (" ", "\t"):
+            # "- item" or "1. First": a Markdown list, i.e. prose
+            self.stop(
+                "no_json_start",
+                f"the text starts with {_quote(text, i)}, which cannot start a JSON value (a Markdown list?)",
+                i,
+            )
+        if (
+            strict is not None
+            and token.startswith(("0", "-0"))
+            and len(strict.group()) < len(token)
+            and token[len(strict.group())].isdigit()
+        ):
             self.stop("invalid_json", f"the number {token!r} has a leading zero", i)
         self.stop("invalid_json", f"malformed number {token[:40]!r}", i)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -485,8 +540,8 @@ class _Scanner:
                         continue
                     if j + 2 + len(hexes) == n and all(h in "0123456789abcdefABCDEF" for h in hexes):
                         self.unterminated("a \\u escape", opened_at=i)
-                    self.stop("invalid_json", f"invalid \\u escape {text[j:j + 6]!r} in a string", j)
-                self.stop("invalid_json", f"invalid escape {text[j:j + 2]!r} in a string", j)
+                    self.stop("invalid_json", f"invalid \\u escape {text[j : j + 6]!r} in a string", j)
+                self.stop("invalid_json", f"invalid escape {text[j : j + 2]!r} in a string", j)
             # a raw control character
             name = {"\n": "newline", "\r": "carriage return", "\t": "tab"}.get(c, "control character")
             self.stop(
@@ -497,8 +552,13 @@ class _Scanner:
             )
 
     def comment(self, i: int) -> None:
-        kind = "a // comment" if self.text.startswith("//", i) else "a /* */ comment" if self.text.startswith(
-            "/*", i) else "a '/'"
+        kind = (
+            "a // comment"
+            if self.text.startswith("//", i)
+            else "a /* */ comment"
+            if self.text.startswith("/*", i)
+            else "a '/'"
+        )
         self.stop("invalid_json", f"{kind}: JSON has no comments", i)
 
 

@@ -34,7 +34,9 @@ def emit_error(exc: SftgateError, args: argparse.Namespace | None, io: IO) -> in
                "exit_code": exc.exit_code, "error": exc.message, "gates": []}
         io.stdout.write(json.dumps(doc, indent=2) + "\n")
     if io.env.get("GITHUB_ACTIONS") == "true":
-        io.stdout.write("::error title=sftgate::" + exc.message.replace("%", "%25").replace("\n", "%0A") + "\n")
+        # stderr when stdout carries the JSON document (the runner reads annotations on both)
+        stream = io.stderr if args is not None and getattr(args, "format", None) == "json" else io.stdout
+        stream.write("::error title=sftgate::" + exc.message.replace("%", "%25").replace("\n", "%0A") + "\n")
     return exc.exit_code
 
 

@@ -1,0 +1,812 @@
+"""Gate ``dataset-schema``: every record has a known format, its fields and roles, and the stats.
+
+Two formats are accepted, decided per file from ALL its records (never from the first one):
+
+- ``prompt_completion``: ``{"prompt": "...", "completion": "..."}``
+- ``messages``: ``{"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": "..."}]}``
+  (after an optional leading ``system`` message, ``user`` and ``assistant`` alternate; ``tool``
+  messages answer an assistant message with ``tool_calls``; the last turn is the assistant's).
+
+Their JSON Schemas ship in the package (``gates/schemas/dataset-*.schema.json``); the checks here
+are the same rules in code (a test proves they agree), because they run on every record of files
+with millions of lines and must name each problem precisely. Extra keys (``id``, metadata, a
+group key) are allowed.
+
+Every finding carries ``FILE:LINE``. With an output schema every completion (or final assistant
+turn) must be strict JSON valid against it (``completion_schema``). The metrics hold the stats:
+counts, character lengths p5/p50/p95/max (numpy's linear interpolation, the definition of
+``statistics.quantiles(method="inclusive")`` and pandas), the distribution of values in JSON
+completions, duplicates and, with a tokenizer, token lengths and ``too_long``.
+
+Each rule lists at most ``max_per_rule`` findings per file (default 100, 0 = all); one more
+finding then gives the total and the lines of the others, so a file with a million broken lines
+gives a readable report and every problem is still counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gates.core import Finding, InputError, Rule, Severity
+from gates.dataset_io import DatasetSource, ReadIssue, open_dataset
+
+GATE = "dataset-schema"
+FORMATS = ("prompt_completion", "messages")
+ROLES = ("system", "user", "assistant", "tool")
+# Role names other tools use, and the role this format calls them.
+ROLE_SYNONYMS = {
+    "human": "user", "question": "user", "prompter": "user",
+    "gpt": "assistant", "bot": "assistant", "model": "assistant", "ai": "assistant", "chatgpt": "assistant",
+    "answer": "assistant", "developer": "system", "function": "tool", "ipython": "tool",
+}
+MAX_PER_RULE = 100
+MAX_DISTINCT_VALUES = 50  # a completion key with more distinct values is not an enum
+MAX_VALUE_KEYS = 20
+PERCENTILES = (5, 50, 95)
+
+_CONVERT_ALPACA = (
+    "jq -c '{prompt: (.instruction + (if (.input // \"\") != \"\" then \"\\n\\n\" + .input else \"\" end)), "
+    "completion: .output}' in.jsonl > out.jsonl"
+)
+_CONVERT_SHAREGPT = (
+    "jq -c '{messages: [.conversations[] | {role: ({\"system\": \"system\", \"human\": \"user\", "
+    "\"gpt\": \"assistant\"}[.from]), content: .value}]}' in.jsonl > out.jsonl"
+)
+
+
+def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
+          severity: Severity = Severity.ERROR) -> Rule:
+    return Rule(code, name, severity, GATE, summary, why, fix, example)
+
+
+RULES: tuple[Rule, ...] = (
+    _rule("DATA001", "invalid_json_line", "a line is not valid JSON (or not valid UTF-8)",
+          "A trainer that meets it crashes hours in, or (worse) drops the line silently.",
+          "Fix or remove the line; every JSONL line is one complete JSON object in UTF-8.",
+          '{"prompt": "Hi", "completion": "Hello"'),
+    _rule("DATA002", "not_an_object", "a line is valid JSON but not an object",
+          "A record is a JSON object with named fields; an array or a string has no format.",
+          'Wrap it: {"prompt": ..., "completion": ...} or {"messages": [...]}.',
+          '["Hi", "Hello"]'),
+    _rule("DATA003", "unknown_format", "a record is neither prompt/completion nor messages",
+          "Trainers pick a format by key names; an unknown one (alpaca, ShareGPT, text) is dropped or crashes.",
+          "Convert it: alpaca -> " + _CONVERT_ALPACA + "; ShareGPT -> " + _CONVERT_SHAREGPT + ".",
+          '{"instruction": "Summarise", "input": "...", "output": "..."}'),
+    _rule("DATA004", "missing_field", "a required field is missing",
+          "A record without its completion (or a message without its content) trains on nothing or crashes.",
+          "Add the field; prompt_completion needs prompt and completion, a message needs role and content.",
+          '{"prompt": "Hi"}'),
+    _rule("DATA005", "empty_field", "a required field is empty or only whitespace",
+          "An empty completion teaches the model to answer with nothing (often just EOS).",
+          "Fill the field or drop the record.",
+          '{"prompt": "Hi", "completion": "  "}'),
+    _rule("DATA006", "wrong_type", "a field has the wrong JSON type",
+          "A number or a list where text is expected is stringified, dropped or crashes the template.",
+          "Make prompt, completion and every message content a string; messages a list of objects.",
+          '{"prompt": "Hi", "completion": 42}'),
+    _rule("DATA007", "role_order", "chat roles do not alternate (or a role is unknown)",
+          "Chat templates (Mistral, Llama, Gemma) raise on out-of-order roles, or render a prompt the model "
+          "never sees at inference.",
+          "Start with an optional system message, then alternate user and assistant; use the roles "
+          "system, user, assistant and tool (tool answers an assistant tool call).",
+          '{"messages": [{"role": "user", ...}, {"role": "user", ...}]}'),
+    _rule("DATA008", "last_turn_not_assistant", "a conversation does not end with an assistant turn",
+          "There is nothing to learn: no supervised completion. mistral-finetune crashes on it.",
+          "End every conversation with the assistant's answer, or drop the trailing user turn.",
+          '{"messages": [{"role": "user", "content": "Hi"}]}'),
+    _rule("DATA009", "completion_schema", "a completion is not strict JSON valid against the output schema",
+          "The training data must show exactly the format the model has to produce: a fenced, prose-wrapped "
+          "or schema-breaking completion is learned and reproduced.",
+          "Fix the completion (the evidence names the strict-JSON rule and the JSON path), or fix the schema.",
+          '{"prompt": "...", "completion": "```json\\n{\\"label\\": \\"ok\\"}\\n```"}'),
+    _rule("DATA010", "duplicate_example", "a record repeats an earlier one exactly",
+          "Duplicates over-weight some examples and inflate apparent quality.",
+          "Deduplicate (e.g. `sort -u`) unless the repetition is intended.",
+          severity=Severity.WARNING),
+    _rule("DATA011", "empty_dataset", "a dataset file has no records",
+          "Training on nothing fails late, or silently trains for zero steps.",
+          "Point the config at the right file; check the export step that wrote it."),
+    _rule("DATA012", "too_long", "a record is longer than max_seq_len tokens",
+          "The trainer truncates it and cuts the completion's end and its EOS: the model learns not to stop.",
+          "Raise train.max_seq_len, shorten or drop the long records (the evidence gives the token count)."),
+    _rule("DATA013", "mixed_formats", "a file mixes formats (or a record is not in the configured format)",
+          "Trainers (TRL, for one) pick the format from the first record and mishandle the rest.",
+          "Convert every record to one format (data.format in the config, or the file's majority format)."),
+    _rule("DATA014", "blank_line", "a JSONL file has blank lines",
+          "Tolerated here, but some readers (datasets' JSON loader in strict mode, jq -s) stop at them.",
+          "Remove them: `sed -i '/^\\s*$/d' FILE`.", severity=Severity.WARNING),
+    _rule("DATA015", "unseen_enum_value", "an enum value of the output schema never occurs in the completions",
+          "The model cannot learn to produce a class it never saw in training.",
+          "Add examples of the missing value, or remove it from the schema.",
+          severity=Severity.WARNING),
+)
+R = {rule.name: rule for rule in RULES}
+
+
+# --------------------------------------------------------------------------- record checks
+
+# A problem with one record: (rule, message, field path, suggestion).
+Problem = tuple[str, str, str, "str | None"]
+
+
+def q(value: Any, width: int = 60) -> str:
+    """A value quoted as JSON for a message, cut to ``width`` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def record_format(obj: dict[str, Any]) -> str:
+    """``messages``, ``prompt_completion``, ``ambiguous`` (both) or ``unknown``."""
+    has_messages = "messages" in obj
+    has_pc = "prompt" in obj or "completion" in obj
+    if has_messages:
+        return "ambiguous" if has_pc else "messages"
+    return "prompt_completion" if has_pc else "unknown"
+
+
+def _text_field(obj: dict[str, Any], key: str, path: str, problems: list[Problem], *,
+                conversational_hint: bool = False) -> None:
+    if key not in obj:
+        problems.append(("missing_field", f"{path} is missing", path, None))
+        return
+    value = obj[key]
+    if type(value) is not str:
+        hint = None
+        if conversational_hint and isinstance(value, list):
+            hint = 'conversational data: use {"messages": [...]} with the completion as the last assistant turn'
+        problems.append(("wrong_type", f"{path} is {json_type(value)} {q(value)}, expected a string", path, hint))
+    elif not value or value.isspace():
+        problems.append(("empty_field", f"{path} is empty: {q(value)}", path, None))
+
+
+def check_prompt_completion(obj: dict[str, Any]) -> list[Problem]:
+    """The problems of a prompt/completion record (an empty list when it is valid)."""
+    p = obj.get("prompt")
+    c = obj.get("completion")
+    if type(p) is str and type(c) is str and p and c and not p.isspace() and not c.isspace():
+        return []  # the fast path: nearly every record
+    problems: list[Problem] = []
+    _text_field(obj, "prompt", "prompt", problems, conversational_hint=True)
+    _text_field(obj, "completion", "completion", problems, conversational_hint=True)
+    return problems
+
+
+def check_messages(obj: dict[str, Any]) -> list[Problem]:
+    """The problems of a messages record: fields, roles, role order and the last turn."""
+    msgs = obj.get("messages")
+    if type(msgs) is not list:
+        return [("wrong_type", f"messages is {json_type(msgs)} {q(msgs)}, expected an array of messages",
+                 "messages", None)]
+    if not msgs:
+        return [("empty_field", "messages is an empty array", "messages", None)]
+    problems: list[Problem] = []
+    roles: list[str | None] = []
+    tool_calls: list[bool] = []
+    for i, m in enumerate(msgs):
+        where = f"messages[{i}]"
+        if type(m) is not dict:
+            problems.append(("wrong_type", f"{where} is {json_type(m)} {q(m)}, expected an object", where, None))
+            roles.append(None)
+            tool_calls.append(False)
+            continue
+        role = m.get("role")
+        calls = m.get("tool_calls")
+        has_calls = role == "assistant" and type(calls) is list and bool(calls)
+        tool_calls.append(has_calls)
+        if role is None and "role" not in m:
+            problems.append(("missing_field", f"{where}.role is missing", f"{where}.role", None))
+            roles.append(None)
+        elif type(role) is not str:
+            problems.append(("wrong_type", f"{where}.role is {json_type(role)} {q(role)}, expected a string",
+                             f"{where}.role", None))
+            roles.append(None)
+        elif role not in ROLES:
+            guess = ROLE_SYNONYMS.get(role.strip().lower())
+            allowed = ", ".join(ROLES)
+            problems.append(("role_order", f"{where}.role {q(role)} is not a known role ({allowed})",
+                             f"{where}.role", guess))
+            roles.append(None)
+        else:
+            roles.append(role)
+        content = m.get("content")
+        if type(content) is str:
+            if (not content or content.isspace()) and not has_calls:
+                problems.append(("empty_field", f"{where}.content is empty: {q(content)}", f"{where}.content", None))
+        elif has_calls and content is None:
+            pass  # an assistant tool call may have no content
+        elif "content" not in m:
+            problems.append(("missing_field", f"{where}.content is missing", f"{where}.content", None))
+        else:
+            problems.append(("wrong_type", f"{where}.content is {json_type(content)} {q(content)}, expected a string",
+                             f"{where}.content", None))
+    problems.extend(_role_order(roles, tool_calls))
+    return problems
+
+
+def _role_order(roles: list[str | None], tool_calls: list[bool]) -> list[Problem]:
+    """The first role-order problem (later ones follow from it) and the last-turn check."""
+    problems: list[Problem] = []
+    expected = ("system", "user")
+    for i, role in enumerate(roles):
+        if role is None:  # unknown or malformed: reported above; order cannot be judged past it
+            break
+        if role not in expected:
+            want = " or ".join(expected)
+            after = f"after {roles[i - 1]!r}" if i else "first"
+            problems.append(("role_order", f"messages[{i}].role is {q(role)} {after}; expected {want}",
+                             f"messages[{i}].role", expected[0] if len(expected) == 1 else None))
+            break
+        if role in ("system", "user"):
+            expected = ("assistant",) if role == "user" else ("user",)
+        elif role == "assistant":
+            expected = ("tool",) if tool_calls[i] else ("user",)
+        else:  # tool
+            expected = ("tool", "assistant")
+    last = roles[-1] if roles else None
+    if last is not None and (last != "assistant" or tool_calls[-1]):
+        what = "an assistant tool call" if last == "assistant" else f"a {last!r} turn"
+        problems.append(("last_turn_not_assistant",
+                         f"the conversation ends with {what} (messages[{len(roles) - 1}]); nothing to learn",
+                         f"messages[{len(roles) - 1}]", None))
+    return problems
+
+
+def final_completion(obj: dict[str, Any], fmt: str) -> str | None:
+    """The supervised text: ``completion``, or the content of the final assistant turn."""
+    if fmt == "prompt_completion":
+        c = obj.get("completion")
+        return c if type(c) is str else None
+    msgs = obj.get("messages")
+    if type(msgs) is list and msgs:
+        last = msgs[-1]
+        if type(last) is dict and last.get("role") == "assistant" and type(last.get("content")) is str:
+            return last["content"]  # type: ignore[no-any-return]
+    return None
+
+
+def unknown_format_problem(obj: dict[str, Any], fmt: str) -> Problem:
+    keys = list(obj)
+    shown = ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "")
+    if fmt == "ambiguous":
+        return ("unknown_format", f"the record has both 'messages' and 'prompt'/'completion' (keys: {shown})",
+                "", None)
+    key_set = set(keys)
+    accepted = 'accepted: {"prompt", "completion"} or {"messages": [{"role", "content"}]}'
+    if {"instruction", "output"} <= key_set:
+        return ("unknown_format", f"alpaca format (keys: {shown}); {accepted}", "", _CONVERT_ALPACA)
+    if "conversations" in key_set:
+        return ("unknown_format", f"ShareGPT format (keys: {shown}); {accepted}", "", _CONVERT_SHAREGPT)
+    if {"chosen", "rejected"} <= key_set:
+        return ("unknown_format", f"preference (DPO) data (keys: {shown}), not SFT data; {accepted}", "", None)
+    if "text" in key_set:
+        return ("unknown_format", f"plain text (keys: {shown}) has no prompt to condition on; {accepted}", "", None)
+    for a, b in (("question", "answer"), ("input", "output"), ("query", "response"), ("source", "target")):
+        if {a, b} <= key_set:
+            return ("unknown_format", f"keys {a!r}/{b!r} (keys: {shown}); {accepted}", "",
+                    f"jq -c '{{prompt: .{a}, completion: .{b}}}' in.jsonl > out.jsonl")
+    return ("unknown_format", f"no known format (keys: {shown or 'none'}); {accepted}", "", None)
+
+
+# --------------------------------------------------------------------------- completion JSON
+
+
+def _count_keys(value: Any) -> int:
+    """The number of object keys in ``value``, nested ones included."""
+    total = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is dict:
+            total += len(v)
+            stack.extend(x for x in v.values() if type(x) is dict or type(x) is list)
+        elif type(v) is list:
+            stack.extend(x for x in v if type(x) is dict or type(x) is list)
+    return total
+
+
+_UNSURE = object()
+
+
+def fast_strict_parse(text: str) -> Any:
+    """``orjson`` on the clean case, or ``_UNSURE``: the caller then asks ``parse_strict``.
+
+    Sound because ``orjson`` accepts only RFC 8259 JSON (no NaN, no trailing text) and a duplicate
+    key, which it would keep silently, is ruled out by counting: outside strings every ``:``
+    separates a key from its value, so when the text has exactly as many ``:`` as the parsed
+    value has keys, no key was dropped. Measured: 4x faster than ``parse_strict`` per completion.
+    """
+    if not text or text[0] not in "{[" or text[-1] not in "}]":
+        return _UNSURE
+    import orjson
+
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _UNSURE
+    if text.count(":") != _count_keys(value):
+        return _UNSURE
+    return value
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def percentiles(values: Any) -> dict[str, float | int]:
+    """p5/p50/p95 (linear interpolation between closest ranks) and max of ``values``; {} if none."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {}
+    p = np.percentile(arr, PERCENTILES)
+    out: dict[str, float | int] = {f"p{k}": round(float(v), 1) for k, v in zip(PERCENTILES, p, strict=True)}
+    out["max"] = int(arr.max())
+    out["mean"] = round(float(arr.mean()), 1)
+    return out
+
+
+@dataclass
+class ValueStats:
+    """Counts of the values of each top-level key of JSON-object completions (bounded)."""
+
+    counts: dict[str, dict[Any, int]] = field(default_factory=dict)
+    high_cardinality: set[str] = field(default_factory=set)
+    objects: int = 0
+
+    def add(self, value: Any) -> None:
+        if type(value) is not dict:
+            return
+        self.objects += 1
+        counts = self.counts
+        for key, v in value.items():
+            if type(v) not in (str, bool, int) or key in self.high_cardinality:
+                continue
+            per_key = counts.get(key)
+            if per_key is None:
+                if len(counts) >= MAX_VALUE_KEYS:
+                    continue
+                per_key = counts[key] = {}
+            if v in per_key:
+                per_key[v] += 1
+            elif len(per_key) < MAX_DISTINCT_VALUES:
+                per_key[v] = 1
+            else:
+                self.high_cardinality.add(key)
+                del counts[key]
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, per_key in self.counts.items():
+            top = sorted(per_key.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            out[key] = {json.dumps(k) if not isinstance(k, str) else k: n for k, n in top}
+        return out
+
+
+def _enum_values(schema: Any) -> dict[str, list[Any]]:
+    """Top-level properties of an output schema that are enums (``enum`` or ``const``)."""
+    if not isinstance(schema, dict):
+        return {}
+    props = schema.get("properties")
+    out: dict[str, list[Any]] = {}
+    if isinstance(props, dict):
+        for key, sub in props.items():
+            if isinstance(sub, dict) and isinstance(sub.get("enum"), list):
+                out[key] = list(sub["enum"])
+    return out
+
+
+# --------------------------------------------------------------------------- emitting
+
+
+class _Emitter:
+    """Builds findings, at most ``cap`` per rule per file; counts all of them."""
+
+    def __init__(self, source: DatasetSource, cap: int) -> None:
+        self.source = source
+        self.cap = cap
+        self.counts: dict[str, int] = {}
+        self.omitted: dict[str, list[int]] = {}
+
+    def __call__(self, rule: str, message: str, line: int, *, suggestion: str | None = None,
+                 evidence: dict[str, Any] | None = None) -> Finding | None:
+        n = self.counts.get(rule, 0) + 1
+        self.counts[rule] = n
+        if self.cap and n > self.cap:
+            lines = self.omitted.setdefault(rule, [])
+            if len(lines) < 20:
+                lines.append(line)
+            return None
+        return R[rule].finding(message, self.source.location(line), suggestion=suggestion, evidence=evidence,
+                               line=line if self.source.line_based else None)
+
+    def summaries(self, records: int) -> Iterator[Finding]:
+        for rule, lines in self.omitted.items():
+            total = self.counts[rule]
+            pct = 100.0 * total / records if records else 0.0
+            yield R[rule].finding(
+                f"{total - self.cap} more {rule} findings not listed ({total} in all, {pct:.2f}% of records)",
+                self.source.location(lines[0]),
+                evidence={"total": total, "listed": self.cap, "percent": round(pct, 3), "next_lines": lines},
+                line=lines[0] if self.source.line_based else None,
+            )
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def check(
+    *,
+    train: str | Path | None = None,
+    eval: str | Path | None = None,
+    output_schema: Any = None,
+    exact_keys: bool = False,
+    format: str = "auto",
+    tokenizer: str | Path | None = None,
+    max_seq_len: int | None = None,
+    prompt: Any = None,
+    progress: bool = False,
+    max_per_rule: int = MAX_PER_RULE,
+    metrics: dict[str, Any] | None = None,
+) -> Iterator[Finding]:
+    """Check the train (and eval) files; fill ``metrics`` with their stats.
+
+    ``output_schema`` is a path or an :class:`~gates.output_schema.OutputSchema`; ``format`` is
+    ``auto`` (each file's majority format) or one of ``prompt_completion`` / ``messages``.
+    With ``tokenizer`` (a local folder) the token lengths are measured, and with ``max_seq_len``
+    too, ``too_long`` reports the records the trainer would cut. ``prompt`` is the
+    :class:`~gates.rendering.PromptSpec` the trainer uses (default: none).
+    """
+    if format not in ("auto", *FORMATS):
+        raise InputError(f"unknown data format {format!r}", hint="use auto, prompt_completion or messages")
+    metrics = metrics if metrics is not None else {}
+    schema = _load_schema(output_schema, exact_keys)
+    files = [(role, p) for role, p in (("train", train), ("eval", eval)) if p is not None]
+    if not files:
+        raise InputError("no dataset file to check", hint="give TRAIN.jsonl (and --eval EVAL.jsonl)")
+    token_counter = TokenCounter(tokenizer, prompt=prompt, max_seq_len=max_seq_len) if tokenizer is not None else None
+    totals = {"records": 0, "valid": 0, "duplicates": 0}
+    for role, path in files:
+        source = open_dataset(path, progress=progress)
+        file_metrics: dict[str, Any] = {"file": source.display}
+        yield from _check_file(source, schema=schema, fmt=format, cap=max_per_rule, metrics=file_metrics,
+                               tokens=token_counter)
+        metrics[role] = file_metrics
+        for key in totals:
+            totals[key] += int(file_metrics.get(key, 0))
+        if token_counter is not None and "too_long" in file_metrics:
+            totals["too_long"] = totals.get("too_long", 0) + file_metrics["too_long"]
+    metrics.update(totals)
+    if "too_long" in totals and totals["valid"]:
+        metrics["too_long_pct"] = round(100.0 * totals["too_long"] / totals["valid"], 3)
+
+
+def _load_schema(output_schema: Any, exact_keys: bool) -> Any:
+    if output_schema is None:
+        return None
+    from gates.output_schema import OutputSchema
+
+    if isinstance(output_schema, OutputSchema):
+        return output_schema
+    return OutputSchema.load(output_schema, exact_keys=exact_keys)
+
+
+def _check_file(source: DatasetSource, *, schema: Any, fmt: str, cap: int, metrics: dict[str, Any],
+                tokens: Any) -> Iterator[Finding]:
+    import orjson
+
+    from gates.json_parse import parse_strict
+
+    emit = _Emitter(source, cap)
+    records = valid = 0
+    format_lines: dict[str, array[int]] = {f: array("I") for f in FORMATS}
+    hashes: array[int] = array("q")
+    hash_lines: array[int] = array("I")
+    len_prompt: array[int] = array("I")
+    len_completion: array[int] = array("I")
+    values = ValueStats()
+    schema_fails = 0
+    dumps = orjson.dumps
+    sort_keys = orjson.OPT_SORT_KEYS
+    orjson_loads = orjson.loads
+
+    for line, obj in source:
+        records += 1
+        if type(obj) is not dict:
+            if type(obj) is ReadIssue:
+                what = "not valid UTF-8" if obj.kind == "invalid_utf8" else "not valid JSON"
+                f = emit("invalid_json_line", f"line is {what}: {obj.detail}: {obj.snippet}", line,
+                         evidence={"reason": obj.kind, "column": obj.column})
+            else:
+                f = emit("not_an_object", f"a record must be a JSON object, found {json_type(obj)} {q(obj)}", line)
+            if f is not None:
+                yield f
+            continue
+        rf = record_format(obj)
+        if rf == "prompt_completion":
+            problems = check_prompt_completion(obj)
+        elif rf == "messages":
+            problems = check_messages(obj)
+        else:
+            problems = [unknown_format_problem(obj, rf)]
+        if rf in format_lines:
+            format_lines[rf].append(line)
+        if problems:
+            for rule, message, path, suggestion in problems:
+                f = emit(rule, message, line, suggestion=suggestion, evidence={"field": path} if path else None)
+                if f is not None:
+                    yield f
+            continue
+        valid += 1
+        # ---- a structurally valid record: stats, duplicates, completion schema
+        if rf == "prompt_completion":
+            prompt_text: str = obj["prompt"]
+            completion: str | None = obj["completion"]
+            hashes.append(hash((prompt_text, completion)))
+            len_prompt.append(len(prompt_text))
+        else:
+            msgs = obj["messages"]
+            completion = final_completion(obj, rf)
+            hashes.append(hash(dumps(msgs, option=sort_keys)))
+            len_prompt.append(sum(len(m.get("content") or "") for m in msgs[:-1]))
+        hash_lines.append(line)
+        len_completion.append(len(completion) if completion is not None else 0)
+        if tokens is not None:
+            for long_line, n_tokens in tokens.add(obj, line):
+                f = emit("too_long", f"{n_tokens} tokens > max_seq_len {tokens.max_seq_len}: the end and its EOS "
+                         "would be cut", long_line, evidence={"tokens": n_tokens, "max_seq_len": tokens.max_seq_len})
+                if f is not None:
+                    yield f
+        if completion is None:
+            continue
+        if schema is not None:
+            value = fast_strict_parse(completion)
+            if value is _UNSURE or schema.problems(value):  # only the clean case is decided fast
+                value, problem = parse_strict(completion)
+                schema_problems = [problem] if problem is not None else schema.problems(value)
+                if schema_problems:
+                    schema_fails += 1
+                    first = schema_problems[0]
+                    f = emit("completion_schema",
+                             f"completion is not valid: {first.rule}: {first.detail}: {q(completion, 80)}", line,
+                             evidence={"json_rule": first.rule, "path": first.path,
+                                       "problems": [{"rule": p.rule, "path": p.path, "detail": p.detail}
+                                                    for p in schema_problems[:10]]})
+                    if f is not None:
+                        yield f
+                    continue
+            values.add(value)
+        elif completion[:1] == "{":
+            with contextlib.suppress(orjson.JSONDecodeError):
+                values.add(orjson_loads(completion))
+
+    # ---- file-level findings
+    if tokens is not None:
+        for long_line, n_tokens in tokens.flush():
+            f = emit("too_long", f"{n_tokens} tokens > max_seq_len {tokens.max_seq_len}: the end and its EOS "
+                     "would be cut", long_line, evidence={"tokens": n_tokens, "max_seq_len": tokens.max_seq_len})
+            if f is not None:
+                yield f
+    counts = source.counts
+    if records == 0:
+        f = emit("empty_dataset", "no records in the file" + (" (only blank lines)" if counts.get("blank_lines") else ""),
+                 1)
+        if f is not None:
+            yield f
+    if counts.get("blank_lines"):
+        blank = source.blank_lines
+        f = R["blank_line"].finding(
+            f"{counts['blank_lines']} blank line(s), first at line {blank[0]}; they are skipped",
+            source.location(blank[0]), evidence={"count": counts["blank_lines"], "lines": blank},
+            line=blank[0])
+        yield f
+    yield from _mixed_formats(emit, format_lines, fmt)
+    duplicates = 0
+    for dup_line, first_line in _duplicates(hashes, hash_lines):
+        duplicates += 1
+        f = emit("duplicate_example", f"the record repeats line {first_line} exactly", dup_line,
+                 evidence={"first": source.location(first_line)})
+        if f is not None:
+            yield f
+    if schema is not None:
+        enums = _enum_values(schema.schema)
+        seen = values.counts
+        for key, allowed in enums.items():
+            if key in values.high_cardinality or not values.objects:
+                continue
+            missing = [v for v in allowed if v not in seen.get(key, {})]
+            if missing:
+                yield R["unseen_enum_value"].finding(
+                    f"{key}: enum value(s) {q(missing)} never occur in {values.objects} completions",
+                    f"{source.display}:{key}", evidence={"key": key, "missing": missing, "seen": seen.get(key, {})})
+    yield from emit.summaries(records)
+
+    # ---- metrics
+    majority = _majority(format_lines, fmt)
+    metrics.update({
+        "records": records,
+        "valid": valid,
+        "format": majority,
+        "formats": {f: len(lines) for f, lines in format_lines.items() if lines},
+        "duplicates": duplicates,
+        "chars": {"prompt": percentiles(len_prompt), "completion": percentiles(len_completion)},
+        "rules": dict(emit.counts),
+    })
+    if schema is not None:
+        metrics["completion_schema_pass_rate"] = round(1 - schema_fails / valid, 4) if valid else 0.0
+    if values.objects:
+        metrics["completion_values"] = values.summary()
+        if values.high_cardinality:
+            metrics["completion_keys_not_enum"] = sorted(values.high_cardinality)
+    for key in ("blank_lines", "crlf_lines", "bom"):
+        if counts.get(key):
+            metrics[key] = counts[key]
+    if tokens is not None:
+        metrics.update(tokens.metrics())
+
+
+def _majority(format_lines: dict[str, array[int]], fmt: str) -> str | None:
+    if fmt != "auto":
+        return fmt
+    sizes = {f: len(lines) for f, lines in format_lines.items() if lines}
+    if not sizes:
+        return None
+    best = max(sizes.values())
+    tied = [f for f, n in sizes.items() if n == best]
+    if len(tied) == 1:
+        return tied[0]
+    # a tie: the format of the first record
+    return min(tied, key=lambda f: format_lines[f][0])
+
+
+def _mixed_formats(emit: _Emitter, format_lines: dict[str, array[int]], fmt: str) -> Iterator[Finding]:
+    majority = _majority(format_lines, fmt)
+    if majority is None:
+        return
+    sizes = {f: len(lines) for f, lines in format_lines.items()}
+    for other, lines in format_lines.items():
+        if other == majority or not lines:
+            continue
+        why = (f"data.format is {majority}" if fmt != "auto"
+               else f"{sizes[majority]} records are {majority}, {sizes[other]} are {other}")
+        for line in lines:
+            f = emit("mixed_formats", f"a {other} record in a {majority} file ({why})", line,
+                     evidence={"file_format": majority, "record_format": other, "counts": sizes})
+            if f is not None:
+                yield f
+
+
+def _duplicates(hashes: array[int], lines: array[int]) -> Iterator[tuple[int, int]]:
+    """``(line, first line)`` of every record whose hash an earlier record has, in line order."""
+    if len(hashes) < 2:
+        return
+    import numpy as np
+
+    h = np.frombuffer(hashes, dtype=np.int64)
+    ln = np.frombuffer(lines, dtype=np.uint32)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    start = np.empty(len(hs), dtype=bool)
+    start[0] = True
+    np.not_equal(hs[1:], hs[:-1], out=start[1:])
+    if start.all():
+        return
+    run = np.cumsum(start) - 1
+    first_pos = order[np.flatnonzero(start)][run]
+    dup = ~start
+    dup_lines = ln[order[dup]]
+    first_lines = ln[first_pos[dup]]
+    by_line = np.argsort(dup_lines, kind="stable")
+    yield from zip(dup_lines[by_line].tolist(), first_lines[by_line].tolist(), strict=True)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def from_config(config: Any) -> dict[str, Any] | None:
+    """The kwargs for :func:`check` from an sftgate config, or None when it names no data."""
+    train = config.require_file("data.train")
+    eval_path = config.require_file("data.eval")
+    if train is None and eval_path is None:
+        return None
+    kwargs: dict[str, Any] = {
+        "train": train,
+        "eval": eval_path,
+        "output_schema": config.require_file("data.output_schema"),
+        "exact_keys": bool(config.get("data.exact_keys", False)),
+        "format": config.get("data.format", "auto") or "auto",
+    }
+    max_seq_len = config.get("train.max_seq_len")
+    tokenizer = local_tokenizer(config)
+    if tokenizer is not None:
+        from gates.rendering import spec_from_config
+
+        kwargs.update(tokenizer=tokenizer, max_seq_len=max_seq_len, prompt=spec_from_config(config))
+    return kwargs
+
+
+def local_tokenizer(config: Any) -> Path | None:
+    """The tokenizer folder the config names and that exists offline, else None (no token stats)."""
+    from gates.core import GateSkipped
+    from gates.tokenizer_io import tokenizer_dir_from_config
+
+    try:
+        return tokenizer_dir_from_config(config)
+    except GateSkipped:
+        return None
+
+
+# --------------------------------------------------------------------------- token lengths
+
+
+class TokenCounter:
+    """Token lengths of valid records, tokenized exactly as the trainer does.
+
+    Records are buffered and encoded in batches with :func:`gates.rendering.encode_example`
+    (the one module the trainer, eval generation and the tokenizer gates share).
+    """
+
+    def __init__(self, tokenizer: str | Path, *, prompt: Any = None, max_seq_len: int | None = None,
+                 batch_size: int = 512) -> None:
+        from gates.rendering import PromptSpec
+        from gates.tokenizer_io import load_tokenizer
+
+        self.spec = prompt if prompt is not None else PromptSpec()
+        self.tokenizer = load_tokenizer(tokenizer, chat_template=getattr(self.spec, "chat_template", None))
+        self.max_seq_len = max_seq_len
+        self.batch_size = batch_size
+        self.pending: list[tuple[dict[str, Any], int]] = []
+        self.lengths: array[int] = array("I")
+        self.too_long = 0
+
+    def add(self, example: dict[str, Any], line: int) -> list[tuple[int, int]]:
+        """Queue a record; when a batch is full, return ``(line, tokens)`` of its too-long records."""
+        self.pending.append((example, line))
+        if len(self.pending) >= self.batch_size:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple[int, int]]:
+        from gates.rendering import encode_example
+
+        batch, self.pending = self.pending, []
+        out: list[tuple[int, int]] = []
+        limit = self.max_seq_len
+        for example, line in batch:
+            n = len(encode_example(self.tokenizer, example, self.spec).input_ids)
+            self.lengths.append(n)
+            if limit is not None and n > limit:
+                self.too_long += 1
+                out.append((line, n))
+        return out
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tokens": percentiles(self.lengths)}
+        if self.max_seq_len is not None:
+            out["too_long"] = self.too_long
+            out["too_long_pct"] = round(100.0 * self.too_long / len(self.lengths), 3) if self.lengths else 0.0
+        return out
