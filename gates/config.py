@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -78,7 +79,7 @@ class Config:
         value = self.get(dotted_key)
         if value is None:
             return None
-        p = Path(value).expanduser()
+        p = Path(os.path.expanduser(str(value)))
         return p if p.is_absolute() else self.base_dir / p
 
     def require_file(self, dotted_key: str) -> Path | None:

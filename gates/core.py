@@ -215,7 +215,7 @@ class GateResult:
 
 def one_line(text: str, limit: int = 500) -> str:
     """A message is one line: newlines and other control characters are shown escaped."""
-    out = "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+    out = text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 

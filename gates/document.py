@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def loads(text: str, path: Path, *, is_json: bool = False) -> Document:
     import yaml
 
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
+        node = yaml.compose(text, Loader=_line_loader())
     except yaml.YAMLError as exc:
         if is_json:
             return _loads_json(text, path)
@@ -92,29 +93,24 @@ def _loads_json(text: str, path: Path) -> Document:
     return Document(path=path, data=data, is_json=True)
 
 
-def _loader_base() -> type:
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _LineLoader(_loader_base()):  # type: ignore[misc]
-    """A safe loader that also reads ``1e-4`` as a float, as YAML 1.2 and every user expects."""
-
-
-def _add_yaml12_floats() -> None:
+@cache
+def _line_loader() -> type:
+    """A safe loader (C-accelerated when available) that also reads ``1e-4`` as a float, as
+    YAML 1.2 and every user expects. Built on first use so importing this module stays cheap."""
     import re
 
-    base = _LineLoader.yaml_implicit_resolvers
-    _LineLoader.yaml_implicit_resolvers = {k: list(v) for k, v in base.items()}  # no global mutation
-    _LineLoader.add_implicit_resolver(
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = type("_LineLoader", (base,), {})
+    # Copy the resolver table first: add_implicit_resolver would otherwise mutate SafeLoader's lists.
+    loader.yaml_implicit_resolvers = {k: list(v) for k, v in base.yaml_implicit_resolvers.items()}
+    loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
         list("-+0123456789"),
     )
-
-
-_add_yaml12_floats()
+    return loader
 
 
 def _construct(node: Any, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
@@ -140,7 +136,7 @@ def _scalar(node: Any) -> Any:
 
     if not isinstance(node, yaml.ScalarNode):
         return _construct(node, (), {})
-    loader = _LineLoader("")
+    loader = _line_loader()("")
     try:
         return loader.construct_object(node, deep=True)
     finally:

@@ -130,7 +130,7 @@ def _reject_constant(name: str) -> Any:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
 # The C scanner behind ``decode``, called directly: one value from an offset, nothing else.
-_scan_once = _DECODER.scan_once
+_scan_once = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, JsonProblem | None]:
@@ -153,7 +153,15 @@ def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, Jso
     except (_NotClean, ValueError, RecursionError) as exc:
         return None, _classify(text, stop_reason, exc)
     if end != len(text) and text[end:].strip(_WS):
-        return None, _classify(text, stop_reason, ValueError("Extra data"))
+        # The first value is complete and clean (no duplicate key, no NaN): what follows is trailing.
+        at = end + len(text[end:]) - len(text[end:].lstrip(_WS))
+        return None, JsonProblem(
+            "trailing_text",
+            f"text after the complete JSON value: {_quote(text, at)}"
+            + (" (a second JSON value)" if text[at] in "{[" else ""),
+            at,
+            evidence={"trailing_chars": len(text) - at, "found": _snippet(text, at)},
+        )
     return value, None
 
 
@@ -184,7 +192,11 @@ def _bad_start(text: str, stop_reason: str | None) -> JsonProblem:
         word = _WORD.match(text, start)
         if word is not None and word.group() in _PYTHON_LITERALS:
             detail += f": Python's {word.group()} is JSON's {_PYTHON_LITERALS[word.group()]}"
-        if brace is not None:
+        fence = text.find("```", start)
+        if fence >= 0:
+            evidence["fence_at"] = fence
+            detail += f"; a Markdown fence follows at offset {fence}"
+        elif brace is not None:
             detail += f"; JSON starts later, at offset {brace}"
     return JsonProblem("no_json_start", detail, start, evidence=evidence)
 
@@ -219,6 +231,7 @@ def _fence_problem(text: str, start: int, stop_reason: str | None) -> JsonProble
 
 # --------------------------------------------------------------------------- the structural scanner
 
+_WS_RUN = re.compile(r"[ \t\n\r]*")
 _STR_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_LOOSE = re.compile(r"[-+0-9.eE]+")
@@ -292,10 +305,7 @@ class _Scanner:
         self.stop("unterminated_json", detail, self.n, **evidence)
 
     def ws(self, i: int) -> int:
-        text, n = self.text, self.n
-        while i < n and text[i] in _WS:
-            i += 1
-        return i
+        return _WS_RUN.match(self.text, i).end()  # type: ignore[union-attr]
 
     def soft_problem(self, rule: str, detail: str, offset: int, **evidence: Any) -> None:
         if self.soft is None:
@@ -360,7 +370,7 @@ class _Scanner:
                     self.stop("invalid_json", "a trailing comma before '}'", i)
                 if c == '"':
                     end = self.string(i)
-                    key = json.decoder.scanstring(text, i + 1)[0]
+                    key = json.decoder.scanstring(text, i + 1)[0]  # type: ignore[attr-defined]
                     frame.key = key
                     if key in frame.keys:
                         self.soft_problem(

@@ -37,9 +37,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -212,7 +214,7 @@ def _inputs(cases: Any, prompt_ids: Any, spec: Any, tokenizer: Any, merged_dir: 
     if isinstance(cases, str | os.PathLike):
         from gates.cases import load_cases
 
-        cases = load_cases(cases)
+        cases = load_cases(Path(cases))
     if tokenizer is None or isinstance(tokenizer, str | os.PathLike):
         from gates.tokenizer_io import load_tokenizer
 
@@ -242,14 +244,35 @@ def _saved_dtype(folder: Path) -> Any:
     return getattr(torch, str(name), torch.float32) if str(name) in TOLERANCES else torch.float32
 
 
-def _load_model(folder: Path, dtype: Any, dev: Any) -> Any:
-    from transformers import AutoModelForCausalLM
+@contextlib.contextmanager
+def quiet_loading(progress: bool = False) -> Iterator[None]:
+    """transformers' and peft's load-time progress bars and deprecation chatter stay off stderr
+    (sftgate's stderr is for its own lines); the previous settings come back afterwards."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    if not progress:
+        hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, trust_remote_code=False)
-    except (OSError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_model(folder: Path, dtype: Any, dev: Any) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, trust_remote_code=False)
+    except Exception as exc:  # transformers/safetensors raise OSError, ValueError, SafetensorError...
         raise InputError(f"{folder}: cannot load the model ({str(exc).splitlines()[0]})",
                          hint="the folder needs config.json and safetensors weights") from None
     return model.to(dev).eval()
@@ -260,8 +283,9 @@ def _load_reference(base_dir: Path, adapter_dir: Path, dtype: Any, dev: Any) -> 
 
     model = _load_model(base_dir, dtype, dev)
     try:
-        ref = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        with quiet_loading():
+            ref = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    except Exception as exc:  # shape mismatches, missing keys, a corrupt adapter file
         raise InputError(f"{adapter_dir}: cannot load the adapter onto {base_dir} ({str(exc).splitlines()[0]})",
                          hint="the adapter must be trained on this base model") from None
     return ref.to(dev).eval()
@@ -276,10 +300,11 @@ def _greedy(model: Any, ids: list[int], max_new_tokens: int, dev: Any) -> list[i
     eos = getattr(cfg, "eos_token_id", None)
     if pad is None:
         pad = eos[0] if isinstance(eos, list) and eos else (eos if eos is not None else 0)
-    out = model.generate(
-        input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
-        num_beams=1, pad_token_id=pad, temperature=None, top_p=None, top_k=None,
-    )
+    with quiet_loading():
+        out = model.generate(
+            input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
+            num_beams=1, pad_token_id=pad, temperature=None, top_p=None, top_k=None,
+        )
     return [int(t) for t in out[0].tolist()]
 
 

@@ -549,11 +549,11 @@ def _diagnose_local(value: str, kind: str, base_dir: Path | None) -> Diagnosis:
     if any(name in names for name in wanted):
         return Diagnosis(None, form="local")
     evidence = {"files": names[:20], "expected": list(wanted)}
-    cached = hf_cache.folder_to_repo_id(found.resolve().name) if "snapshots" in names else None
-    if cached is not None and is_valid_repo_id(cached):
-        return Diagnosis(NOT_A_MODEL_FOLDER, f"local folder {_q(value)} is the HF cache folder of {_q(cached)}, "
+    cache_id = hf_cache.folder_to_repo_id(found.resolve().name) if "snapshots" in names else None
+    if cache_id is not None and is_valid_repo_id(cache_id):
+        return Diagnosis(NOT_A_MODEL_FOLDER, f"local folder {_q(value)} is the HF cache folder of {_q(cache_id)}, "
                          "not a model folder (use the Hub ID or a snapshots/<commit> folder)",
-                         cached, False, form="local", evidence=evidence)
+                         cache_id, False, form="local", evidence=evidence)
     if kind == "model" and "adapter_config.json" in names:
         return Diagnosis(NOT_A_MODEL_FOLDER, f"local folder {_q(value)} holds a PEFT adapter (adapter_config.json), "
                          "not a full model: only AutoPeftModel classes load it", form="local",

@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TextIO
-from xml.sax.saxutils import escape, quoteattr
 
 from gates import __version__, atomic
 from gates.core import GateResult, Severity, Status
@@ -157,6 +156,17 @@ def to_markdown(report: Report) -> str:
 
 
 # --------------------------------------------------------------------------- JUnit XML
+
+def escape(text: str) -> str:
+    """XML character data escaping (``xml.sax.saxutils`` would pull in urllib at start-up)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quoteattr(text: str) -> str:
+    """An XML attribute value, quoted, with newlines and tabs kept as character references."""
+    text = escape(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    return f'"{text}"'
+
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 

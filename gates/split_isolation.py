@@ -33,6 +33,7 @@ from typing import Any
 
 from gates.core import Finding, Rule, Severity
 from gates.dataset_io import DatasetSource, open_dataset
+from gates.text_normalize import FOLD_TABLE, fold_bytes
 from gates.text_normalize import words as norm_words
 
 GATE = "split-isolation"
@@ -109,26 +110,6 @@ def extract(obj: Any) -> tuple[tuple[tuple[str, str], ...], str] | None:
     return tuple(parts), completion
 
 
-@dataclass(slots=True)
-class Features:
-    exact: int
-    nprompt: int
-    nfull: int
-    word_hashes: list[int]
-
-
-def features(parts: tuple[tuple[str, str], ...], completion: str) -> Features:
-    if len(parts) == 1:
-        wp = norm_words(parts[0][1])
-    else:
-        wp = [w for _, content in parts for w in norm_words(content)]
-    wc = norm_words(completion)
-    hp = list(map(hash, wp))
-    hc = list(map(hash, wc))
-    nprompt = hash(tuple(hp))
-    return Features(hash((parts, completion)), nprompt, hash((nprompt, tuple(hc))), hp + hc)
-
-
 def group_value(obj: Any, key_path: tuple[str, ...]) -> str | None:
     node = obj
     for part in key_path:
@@ -144,37 +125,137 @@ def group_value(obj: Any, key_path: tuple[str, ...]) -> str | None:
     return orjson.dumps(node, option=orjson.OPT_SORT_KEYS).decode()
 
 
-# --------------------------------------------------------------------------- n-gram hashing
+# --------------------------------------------------------------------------- batch hashing
+#
+# Per batch of records, Python only folds each text to bytes (NFKC, casefold, punctuation and
+# whitespace to spaces: C-level string calls) and joins them; numpy does the rest: word
+# boundaries, word hashes (a polynomial over the bytes by prefix sums: position-independent
+# through the inverse powers, mod 2^64), segment hashes and n-gram hashes (the same over the
+# word hashes), each finished with the splitmix64 mixer. Measured on 1M records: 5x faster than
+# splitting into Python words and hashing them one by one.
+
+_Q = 0x9E3779B97F4A7C15  # odd: invertible mod 2^64
+_R = 0xD6E8FEB86659FD93
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_LEN = 0xC2B2AE3D27D4EB4F
+_FULL = 0x165667B19E3779F9
+_powers: dict[int, tuple[Any, Any]] = {}
 
 
-def window_hashes(flat: list[int], lens: list[int], n: int) -> tuple[Any, Any]:
-    """Hashes of every ``n``-word window inside one record, and the record index of each window."""
+def _pow_tables(base: int, size: int) -> tuple[Any, Any]:
+    """``base**j`` and ``base**-j`` (mod 2^64) for j < size, cached and grown by doubling."""
     import numpy as np
 
-    total = len(flat)
-    if total < n or not lens:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-    w = np.array(flat, dtype=np.int64).view(np.uint64)
-    count = total - n + 1
-    h = w[:count].copy()
-    p = np.uint64(_P)
-    for k in range(1, n):
-        h *= p
-        h += w[k : k + count]
-    rec = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-    valid = rec[:count] == rec[n - 1 :]
-    return h[valid], rec[:count][valid]
+    have = _powers.get(base)
+    if have is not None and len(have[0]) >= size:
+        return have
+    size = max(size, 1 << 16, 2 * len(have[0]) if have is not None else 0)
+    inv = pow(base, -1, 1 << 64)
+    fwd = np.full(size, base, dtype=np.uint64)
+    bwd = np.full(size, inv, dtype=np.uint64)
+    fwd[0] = bwd[0] = 1
+    with np.errstate(over="ignore"):
+        tables = (np.cumprod(fwd, dtype=np.uint64), np.cumprod(bwd, dtype=np.uint64))
+    _powers[base] = tables
+    return tables
 
 
-def ngram_texts(word_list: list[str], n: int) -> dict[int, str]:
-    """``hash -> "w1 w2 ... wn"`` for every n-gram of ``word_list`` (to recover reported n-grams)."""
-    out: dict[int, str] = {}
-    if len(word_list) < n:
-        return out
-    hashes, _ = window_hashes(list(map(hash, word_list)), [len(word_list)], n)
-    for i, h in enumerate(hashes.tolist()):
-        out.setdefault(h, " ".join(word_list[i : i + n]))
-    return out
+def _mix(x: Any) -> Any:
+    import numpy as np
+
+    x = x ^ (x >> np.uint64(30))
+    x *= np.uint64(_M1)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(_M2)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+@dataclass
+class Batch:
+    """Hashes of a batch of records: per record, and per n-gram window (with its record)."""
+
+    exact: Any  # int64: Python hash of the raw (prompt parts, completion)
+    nprompt: Any  # uint64: normalised prompt words
+    nfull: Any  # uint64: normalised prompt and completion words
+    ngrams: Any  # uint64 n-gram hashes
+    ngram_rec: Any  # int64 record index of each n-gram
+
+
+def prompt_text(parts: tuple[tuple[str, str], ...]) -> str:
+    return parts[0][1] if len(parts) == 1 else " ".join(content for _, content in parts)
+
+
+def batch_hashes(items: list[tuple[tuple[tuple[str, str], ...], str]], n: int) -> Batch:
+    """The :class:`Batch` of ``items`` (``(prompt parts, completion)`` pairs) for ``n``-grams."""
+    import numpy as np
+
+    texts: list[str] = []
+    exact: list[int] = []
+    add_text = texts.append
+    for parts, completion in items:
+        add_text(parts[0][1] if len(parts) == 1 else prompt_text(parts))
+        add_text(completion)
+        exact.append(hash((parts, completion)))
+    n_rec = len(items)
+    joined = " ".join(texts)
+    if joined.isascii():  # one translate for the whole batch; byte offsets are character offsets
+        folded = joined.encode("ascii").translate(FOLD_TABLE)
+        seg_lens = list(map(len, texts))
+    else:
+        parts_b = [fold_bytes(t) for t in texts]
+        folded = b" ".join(parts_b)
+        seg_lens = list(map(len, parts_b))
+    buf = np.frombuffer(folded, dtype=np.uint8)
+    size = len(buf)
+    seg_start = np.zeros(2 * n_rec, dtype=np.int64)
+    np.cumsum(np.array(seg_lens[:-1], dtype=np.int64) + 1, out=seg_start[1:])
+    is_word = buf != 32
+    edges = np.diff(is_word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    seg = np.searchsorted(seg_start, starts, side="right") - 1
+    qp, qi = _pow_tables(_Q, size + 1)
+    n_words = len(starts)
+    rp, ri = _pow_tables(_R, n_words + 1)
+    with np.errstate(over="ignore"):
+        cs = np.zeros(size + 1, dtype=np.uint64)
+        np.cumsum(buf.astype(np.uint64) * qp[:size], out=cs[1:])
+        lengths = (ends - starts).astype(np.uint64)
+        wh = _mix(((cs[ends] - cs[starts]) * qi[starts]) ^ (lengths * np.uint64(_LEN)))
+        cw = np.zeros(n_words + 1, dtype=np.uint64)
+        np.cumsum(wh * rp[:n_words], out=cw[1:])
+        counts = np.bincount(seg, minlength=2 * n_rec)
+        first = np.zeros(2 * n_rec, dtype=np.int64)
+        np.cumsum(counts[:-1], out=first[1:])
+        seg_hash = _mix(((cw[first + counts] - cw[first]) * ri[first]) ^ (counts.astype(np.uint64) * np.uint64(_LEN)))
+        nprompt = seg_hash[0::2]
+        nfull = _mix(nprompt ^ (seg_hash[1::2] * np.uint64(_FULL)))
+        windows = n_words - n + 1
+        if windows > 0:
+            rec = seg // 2
+            ng = _mix((cw[n:] - cw[:windows]) * ri[:windows])
+            valid = rec[:windows] == rec[n - 1 :]
+            ngrams, ngram_rec = ng[valid], rec[:windows][valid]
+        else:
+            ngrams, ngram_rec = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    return Batch(np.array(exact, dtype=np.int64), nprompt, nfull, ngrams, ngram_rec.astype(np.int64))
+
+
+def record_words(parts: tuple[tuple[str, str], ...], completion: str) -> list[str]:
+    """The normalised words the n-grams of a record run over (prompt, then completion)."""
+    return norm_words(prompt_text(parts)) + norm_words(completion)
+
+
+def _member(sorted_keys: Any, values: Any) -> Any:
+    """Boolean mask: which ``values`` are in the sorted array ``sorted_keys``."""
+    import numpy as np
+
+    if not len(sorted_keys) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.searchsorted(sorted_keys, values)
+    pos[pos >= len(sorted_keys)] = 0
+    return sorted_keys[pos] == values  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- eval index
@@ -191,6 +272,7 @@ class EvalIndex:
     nfull: dict[int, list[int]] = field(default_factory=dict)
     nprompt: dict[int, list[int]] = field(default_factory=dict)
     nfull_of: list[int] = field(default_factory=list)
+    keys: dict[str, Any] = field(default_factory=dict)  # sorted key arrays for the batch prefilter
     groups: dict[str, list[int]] = field(default_factory=dict)
     cases: dict[int, list[int]] = field(default_factory=dict)  # normalised prompt -> case numbers
     case_info: list[tuple[str, int]] = field(default_factory=list)  # (id, line)
@@ -208,17 +290,23 @@ def build_index(eval_source: DatasetSource | None, cases: list[Any], *, n: int,
     import numpy as np
 
     index = EvalIndex(eval_source, n)
-    flat: list[int] = []
-    lens: list[int] = []
+    items: list[Any] = []
     all_hashes: list[Any] = []
     all_recs: list[Any] = []
 
-    def flush_ngrams() -> None:
-        h, rec = window_hashes(flat, lens, n)
-        all_hashes.append(h)
-        all_recs.append(rec + (len(index.lines) - len(lens)))
-        flat.clear()
-        lens.clear()
+    def flush() -> None:
+        if not items:
+            return
+        b = batch_hashes(items, n)
+        base = len(index.nfull_of)
+        for i, (e, p, f) in enumerate(zip(b.exact.tolist(), b.nprompt.tolist(), b.nfull.tolist(), strict=True)):
+            index.exact.setdefault(e, []).append(base + i)
+            index.nprompt.setdefault(p, []).append(base + i)
+            index.nfull.setdefault(f, []).append(base + i)
+            index.nfull_of.append(f)
+        all_hashes.append(b.ngrams)
+        all_recs.append(b.ngram_rec + base)
+        items.clear()
 
     if eval_source is not None:
         for line, obj in eval_source:
@@ -226,38 +314,37 @@ def build_index(eval_source: DatasetSource | None, cases: list[Any], *, n: int,
             if ex is None:
                 index.skipped += 1
                 continue
-            f = features(*ex)
-            i = len(index.lines)
-            index.lines.append(line)
-            index.exact.setdefault(f.exact, []).append(i)
-            index.nfull.setdefault(f.nfull, []).append(i)
-            index.nprompt.setdefault(f.nprompt, []).append(i)
-            index.nfull_of.append(f.nfull)
             if group_path is not None:
                 g = group_value(obj, group_path)
                 if g is not None:
-                    index.groups.setdefault(g, []).append(i)
-            flat.extend(f.word_hashes)
-            lens.append(len(f.word_hashes))
-            if len(lens) >= BATCH:
-                flush_ngrams()
-        flush_ngrams()
-    for k, case in enumerate(cases):
-        example = case.as_example()
-        ex = extract(example)
-        if ex is None:
-            continue
-        parts, _ = ex  # a case ending with an assistant turn: its prompt is what comes before
-        index.cases.setdefault(features(parts, "").nprompt, []).append(k)
-        index.case_info.append((case.id, case.line))
+                    index.groups.setdefault(g, []).append(len(index.lines))
+            index.lines.append(line)
+            items.append(ex)
+            if len(items) >= BATCH:
+                flush()
+        flush()
+    case_items = []
+    for case in cases:
+        ex = extract(case.as_example())
+        if ex is not None:  # a case ending with an assistant turn: its prompt is what comes before
+            case_items.append((ex[0], ""))
+            index.case_info.append((case.id, case.line))
+    if case_items:
+        for k, p in enumerate(batch_hashes(case_items, n).nprompt.tolist()):
+            index.cases.setdefault(p, []).append(k)
+    index.keys = {
+        "exact": np.array(sorted(index.exact), dtype=np.int64),
+        "nfull": np.array(sorted(index.nfull), dtype=np.uint64),
+        "nprompt": np.array(sorted(set(index.nprompt) | set(index.cases)), dtype=np.uint64),
+    }
     hashes = np.concatenate(all_hashes) if all_hashes else np.empty(0, dtype=np.uint64)
     recs = np.concatenate(all_recs) if all_recs else np.empty(0, dtype=np.int64)
     uniq, inverse = np.unique(hashes, return_inverse=True)
-    # one pair per (n-gram, record): a record repeating an n-gram counts once
-    pairs = np.unique(inverse.astype(np.int64) * max(len(index.lines), 1) + recs)
+    n_eval = max(len(index.lines), 1)
+    pairs = np.unique(inverse.astype(np.int64).ravel() * n_eval + recs)  # one per (n-gram, record)
     index.ngrams = uniq
-    index.ng_pair_ngram = (pairs // max(len(index.lines), 1)).astype(np.int64)
-    index.ng_pair_eval = (pairs % max(len(index.lines), 1)).astype(np.int64)
+    index.ng_pair_ngram = pairs // n_eval
+    index.ng_pair_eval = pairs % n_eval
     index.eval_df = np.bincount(index.ng_pair_ngram, minlength=len(uniq)).astype(np.int32)
     bits = 1 << max(16, min(31, int(len(uniq) * 8).bit_length()))
     index.mask = bits - 1
@@ -289,102 +376,90 @@ def scan_train(records: Iterable[tuple[int, Any]], index: EvalIndex, *, group_pa
     res = ScanResult()
     res.train_df = np.zeros(len(index.ngrams), dtype=np.int32)
     res.first_line = np.zeros(len(index.ngrams), dtype=np.int64)
-    exact, nfull, nprompt, nfull_of = index.exact, index.nfull, index.nprompt, index.nfull_of
-    groups, cases = index.groups, index.cases
-    best = res.best
-    check_ngrams = len(index.ngrams) > 0
-    flat: list[int] = []
-    lens: list[int] = []
-    batch_lines: list[int] = []
-
-    def mark(hits: dict[int, int], line: int) -> None:
-        for e, kind in hits.items():
-            cur = best.get(e)
-            if cur is None:
-                best[e] = [kind, line, 1]
-            else:
-                cur[2] += 1
-                if kind < cur[0]:
-                    cur[0], cur[1] = kind, line
-
+    groups = index.groups if group_path is not None else None
+    items: list[Any] = []
+    lines: list[int] = []
     for line, obj in records:
         ex = extract(obj)
         if ex is None:
             res.skipped += 1
             continue
-        res.records += 1
-        f = features(*ex)
-        hits: dict[int, int] | None = None
-        hit = exact.get(f.exact)
-        if hit is not None:
-            hits = dict.fromkeys(hit, EXACT)
-        hit = nfull.get(f.nfull)
-        if hit is not None:
-            hits = hits or {}
-            for e in hit:
-                hits.setdefault(e, NORMALIZED)
-        hit = nprompt.get(f.nprompt)
-        if hit is not None:
-            hits = hits or {}
-            for e in hit:
-                if nfull_of[e] != f.nfull:
-                    hits.setdefault(e, PROMPT)
-        if hits:
-            mark(hits, line)
-        if cases:
-            hit = cases.get(f.nprompt)
-            if hit is not None:
-                for k in hit:
-                    cur = res.case_hits.get(k)
-                    if cur is None:
-                        res.case_hits[k] = [line, 1]
-                    else:
-                        cur[1] += 1
-        if group_path is not None and groups:
-            g = group_value(obj, group_path)
+        items.append(ex)
+        lines.append(line)
+        if groups:
+            g = group_value(obj, group_path)  # type: ignore[arg-type]
             if g is not None and g in groups:
                 cur = res.group_hits.get(g)
                 if cur is None:
                     res.group_hits[g] = [line, 1]
                 else:
                     cur[1] += 1
-        if check_ngrams:
-            flat.extend(f.word_hashes)
-            lens.append(len(f.word_hashes))
-            batch_lines.append(line)
-            if len(lens) >= BATCH:
-                _match_ngrams(flat, lens, batch_lines, index, res)
-    if check_ngrams and lens:
-        _match_ngrams(flat, lens, batch_lines, index, res)
+        if len(items) >= BATCH:
+            _scan_batch(items, lines, index, res)
+    if items:
+        _scan_batch(items, lines, index, res)
     return res
 
 
-def _match_ngrams(flat: list[int], lens: list[int], lines: list[int], index: EvalIndex, res: ScanResult) -> None:
+def _scan_batch(items: list[Any], lines: list[int], index: EvalIndex, res: ScanResult) -> None:
     import numpy as np
 
-    h, rec = window_hashes(flat, lens, index.n)
+    b = batch_hashes(items, index.n)
+    res.records += len(items)
     line_arr = np.array(lines, dtype=np.int64)
-    flat.clear()
-    lens.clear()
+    items.clear()
     lines.clear()
-    if not h.size:
-        return
+    keys = index.keys
+    cand = _member(keys["exact"], b.exact) | _member(keys["nfull"], b.nfull) | _member(keys["nprompt"], b.nprompt)
+    for i in np.flatnonzero(cand).tolist():
+        _mark(index, res, int(b.exact[i]), int(b.nprompt[i]), int(b.nfull[i]), int(line_arr[i]))
+    if len(index.ngrams) and len(b.ngrams):
+        _match_ngrams(b.ngrams, b.ngram_rec, line_arr, index, res)
+
+
+def _mark(index: EvalIndex, res: ScanResult, exact: int, nprompt: int, nfull: int, line: int) -> None:
+    hits: dict[int, int] = {}
+    for e in index.exact.get(exact, ()):
+        hits[e] = EXACT
+    for e in index.nfull.get(nfull, ()):
+        hits.setdefault(e, NORMALIZED)
+    for e in index.nprompt.get(nprompt, ()):
+        if index.nfull_of[e] != nfull:
+            hits.setdefault(e, PROMPT)
+    for e, kind in hits.items():
+        cur = res.best.get(e)
+        if cur is None:
+            res.best[e] = [kind, line, 1]
+        else:
+            cur[2] += 1
+            if kind < cur[0]:
+                cur[0], cur[1] = kind, line
+    for k in index.cases.get(nprompt, ()):
+        cur = res.case_hits.get(k)
+        if cur is None:
+            res.case_hits[k] = [line, 1]
+        else:
+            cur[1] += 1
+
+
+def _match_ngrams(h: Any, rec: Any, line_arr: Any, index: EvalIndex, res: ScanResult) -> None:
+    import numpy as np
+
     cand = index.bitmap[(h & np.uint64(index.mask)).astype(np.int64)]
     if not cand.any():
         return
     h, rec = h[cand], rec[cand]
-    pos = np.searchsorted(index.ngrams, h)
-    pos[pos >= len(index.ngrams)] = 0
-    found = index.ngrams[pos] == h
+    found = _member(index.ngrams, h)
     if not found.any():
         return
-    ng, rec = pos[found], rec[found]
-    # one count per (train record, n-gram)
-    key = np.unique(rec * len(index.ngrams) + ng)
-    ng = key % len(index.ngrams)
-    rec = key // len(index.ngrams)
+    h, rec = h[found], rec[found]
+    ng = np.searchsorted(index.ngrams, h)
+    n_ng = len(index.ngrams)
+    key = np.unique(rec * n_ng + ng)  # one count per (train record, n-gram)
+    ng = key % n_ng
+    rec = key // n_ng
     np.add.at(res.train_df, ng, 1)
-    # first train line per n-gram: records are in line order within the batch
+    # the first train line per n-gram: records are in line order within a batch, and key is sorted by record
     uniq_ng, first = np.unique(ng, return_index=True)
     unset = res.first_line[uniq_ng] == 0
     res.first_line[uniq_ng[unset]] = line_arr[rec[first[unset]]]
@@ -530,21 +605,19 @@ def _recover_ngrams(index: EvalIndex, wanted: dict[int, int]) -> dict[int, str]:
     out: dict[int, str] = {}
     if index.source is None:
         return out
-    import numpy as np
-
-    limit = 2 * MAX_PER_RULE
-    targets = dict(sorted(wanted.items())[:limit])
+    targets = dict(sorted(wanted.items())[: 2 * MAX_PER_RULE])
     for line, obj in index.source:
         if line not in targets:
             continue
         ex = extract(obj)
         if ex is None:
             continue
-        parts, completion = ex
-        word_list = [w for _, c in parts for w in norm_words(c)] + norm_words(completion)
-        texts = ngram_texts(word_list, index.n)
-        want = int(index.ngrams[targets[line]].astype(np.uint64))
-        out[line] = texts.get(want, "")
+        word_list = record_words(*ex)
+        hashes = batch_hashes([ex], index.n).ngrams.tolist()
+        want = int(index.ngrams[targets[line]])
+        if want in hashes:
+            i = hashes.index(want)
+            out[line] = " ".join(word_list[i : i + index.n])
         if len(out) == len(targets):
             break
     return out

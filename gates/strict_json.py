@@ -227,7 +227,7 @@ def normalize_stop_reason(value: Any) -> str | None:
 
 
 def check_records(
-    records: Iterable[OutputRecord],
+    records: Iterable[OutputRecord | Finding],
     schema: OutputSchema | None,
     *,
     source: str,
@@ -473,7 +473,7 @@ def check(
         items,
         schema,
         source=source,
-        min_pass_rate=min_pass_rate,  # type: ignore[arg-type]
+        min_pass_rate=min_pass_rate,
         fail_fast=fail_fast,
         metrics=metrics,
     )
@@ -523,7 +523,6 @@ def _no_constant(name: str) -> Any:
 
 def parse_output_line(text: str, n: int, source: str) -> OutputRecord | Finding:
     """One line of an outputs file: an :class:`OutputRecord`, or an ``invalid_output_line`` finding."""
-    location = f"{source}:{n}"
     try:
         record = _record_loads(text)
         if (
@@ -535,20 +534,20 @@ def parse_output_line(text: str, n: int, source: str) -> OutputRecord | Finding:
             record = _strict_record(text)  # orjson turns integers beyond 64 bits into floats: read it exactly
     except ValueError:
         record = _strict_record(text)
-    except RecursionError as exc:
-        record = exc
+    except RecursionError as too_deep:
+        record = too_deep
     if isinstance(record, BaseException):
-        exc = record
+        why = (str(record) or type(record).__name__).splitlines()[0][:120]
         return R["invalid_output_line"].finding(
-            f"line {n} is not valid JSON ({(str(exc) or type(exc).__name__).splitlines()[0][:120]}): {text[:60]!r}",
-            location,
+            f"line {n} is not valid JSON ({why}): {text[:60]!r}",
+            f"{source}:{n}",
             evidence={"line": text[:200]},
             line=n,
         )
     if not isinstance(record, dict):
         return R["invalid_output_line"].finding(
             f"line {n} is a JSON {json_type(record)}, not an object: {text[:60]!r}",
-            location,
+            f"{source}:{n}",
             evidence={"line": text[:200]},
             line=n,
         )
@@ -557,7 +556,7 @@ def parse_output_line(text: str, n: int, source: str) -> OutputRecord | Finding:
     if isinstance(case_id, bool) or not isinstance(case_id, str | int):
         return R["invalid_output_line"].finding(
             f"line {n}: 'id' must be a string, found {short(case_id)}",
-            location,
+            f"{source}:{n}",
             evidence={"keys": sorted(record)[:20]},
             line=n,
         )
@@ -565,7 +564,7 @@ def parse_output_line(text: str, n: int, source: str) -> OutputRecord | Finding:
         found = "no 'output' key" if "output" not in record else f"'output' is a {json_type(output)}"
         return R["invalid_output_line"].finding(
             f"line {n} (case {str(case_id)!r}): {found}; the raw generated text goes in 'output' as a string",
-            location,
+            f"{source}:{n}",
             evidence={"case": str(case_id), "keys": sorted(record)[:20]},
             line=n,
         )
@@ -574,7 +573,7 @@ def parse_output_line(text: str, n: int, source: str) -> OutputRecord | Finding:
         return R["invalid_output_line"].finding(
             f'line {n} (case {str(case_id)!r}): \'stop_reason\' must be a string such as "eos" or "length", '
             f"found {short(reason)}",
-            location,
+            f"{source}:{n}",
             evidence={"case": str(case_id)},
             line=n,
         )

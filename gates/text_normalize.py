@@ -22,7 +22,7 @@ import sys
 import unicodedata
 from functools import cache
 
-__all__ = ["is_punctuation", "normalize", "words"]
+__all__ = ["FOLD_TABLE", "fold_bytes", "is_punctuation", "normalize", "words"]
 
 
 def is_punctuation(ch: str) -> bool:
@@ -39,6 +39,9 @@ _ASCII_TABLE = bytes(
     (0x20 if is_punctuation(chr(b)) else (b + 32 if 0x41 <= b <= 0x5A else b)) if b < 128 else b
     for b in range(256)
 )
+# The same, plus every ASCII character ``str.split`` treats as whitespace becomes a space, so the
+# words of the folded bytes are exactly the ``b" "``-separated runs (see :func:`fold_bytes`).
+FOLD_TABLE = _ASCII_FOLD = bytes(0x20 if chr(b).isspace() else c for b, c in enumerate(_ASCII_TABLE))
 _nfkc = unicodedata.normalize
 
 
@@ -61,3 +64,14 @@ def words(text: str) -> list[str]:
 def normalize(text: str) -> str:
     """``text`` after NFKC, casefold, punctuation strip and whitespace collapse (see module doc)."""
     return " ".join(_normalize_parts(text).split())
+
+
+def fold_bytes(text: str) -> bytes:
+    """``text`` normalised to UTF-8 bytes whose space-separated runs are :func:`words` ``(text)``.
+
+    Spaces are not collapsed on the ASCII fast path (``bytes.translate`` only), so callers split
+    on runs of ``b" "``; the bytes never contain a newline, which callers use as a separator.
+    """
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_FOLD)
+    return " ".join(_normalize_parts(text).split()).encode("utf-8")

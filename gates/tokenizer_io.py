@@ -78,7 +78,7 @@ def load_tokenizer(path: str | os.PathLike[str], *, chat_template: str | None = 
     return tokenizer
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _cached(folder: str, signature: tuple[Any, ...], chat_template: str | None) -> Any:
     return load_tokenizer(folder, chat_template=chat_template)
 

@@ -58,12 +58,11 @@ def merge_adapter(
     import torch
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
+
+    from gates.merge_equivalence import quiet_loading
 
     if dtype not in DTYPES:
         raise InputError(f"unknown dtype {dtype!r}", hint=f"one of: {', '.join(DTYPES)}")
-    if not progress:
-        hf_logging.disable_progress_bar()
     base = str(base_dir)
     adapter, out = Path(adapter_dir), Path(out_dir)
     if not (adapter / "adapter_config.json").is_file():
@@ -73,7 +72,8 @@ def merge_adapter(
     if not local and (Path(base).is_absolute() or base.startswith((".", "~")) or base.count("/") != 1):
         raise InputError(f"{base}: base model folder not found", hint="model.id names a local folder or org/name")
     try:
-        config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=False)
+        with quiet_loading(progress):
+            config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"{base}: cannot read the base model config ({_first_line(exc)})",
                          hint="model.id must be a model folder with config.json or a Hub ID") from None
@@ -88,27 +88,32 @@ def merge_adapter(
         )
     torch_dtype: Any = "auto" if dtype == "auto" else getattr(torch, dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, revision=revision, dtype=torch_dtype, trust_remote_code=False)
-    except (OSError, ValueError) as exc:
+        with quiet_loading(progress):
+            model = AutoModelForCausalLM.from_pretrained(base, revision=revision, dtype=torch_dtype,
+                                                         trust_remote_code=False)
+    except Exception as exc:  # transformers/safetensors raise OSError, ValueError, SafetensorError...
         raise InputError(f"{base}: cannot load the base model ({_first_line(exc)})",
                          hint="the folder needs config.json and safetensors weights") from None
     if getattr(model, "is_quantized", False) or getattr(model, "hf_quantizer", None) is not None:
         raise InputError(f"{base}: the base model loaded quantized; merge needs full-precision weights",
                          hint="load the base without a quantization_config")
     try:
-        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        with quiet_loading(progress):
+            peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+    except Exception as exc:  # shape mismatches, missing keys, a corrupt adapter file
         raise InputError(f"{adapter}: the adapter does not fit the base {base} ({_first_line(exc)})",
                          hint="merge onto the base model the adapter was trained on") from None
-    merged = peft_model.merge_and_unload()
+    with quiet_loading(progress):
+        merged = peft_model.merge_and_unload()
 
     tokenizer = _load_tokenizer(tokenizer_dir or (adapter if _has_tokenizer(adapter) else base), chat_template)
     recover(out)
     tmp = temp_dir_for(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        merged.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        with quiet_loading(progress):
+            merged.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         template = getattr(tokenizer, "chat_template", None)
         if isinstance(template, str) and template and not (tmp / "chat_template.jinja").exists():
             (tmp / "chat_template.jinja").write_text(template, encoding="utf-8")

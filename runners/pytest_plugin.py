@@ -70,11 +70,11 @@ class _State:
 _STATE = pytest.StashKey[_State]()
 
 
-class GateFailure(Exception):  # noqa: N818 - it is the outcome of a test, not a bug
+class GateFailure(Exception):
     """A gate that failed (or a required gate that was skipped): its text is the failure."""
 
 
-class GateError(Exception):  # noqa: N818
+class GateError(Exception):
     """A gate that could not run: reported as a test error, not as a failure."""
 
 
@@ -387,22 +387,27 @@ def sftgate_report(request: pytest.FixtureRequest) -> Callable[..., Report]:
     return run
 
 
+def _builder(module: str, name: str, extra: str) -> Callable[..., Any]:
+    """Import a builder lazily; a missing dependency fails the test with the extra to install."""
+    import importlib
+
+    problem = None
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except ImportError as exc:
+        problem = f"{name} could not be imported ({exc}); it needs sftgate[{extra}]"
+    pytest.fail(problem, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def sftgate_tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny tokenizer folder (BPE, chatml template, special tokens) built offline."""
-    try:
-        from runners.tiny_tokenizer import build_tiny_tokenizer
-    except ImportError as exc:
-        pytest.fail(f"sftgate_tiny_tokenizer could not import its builder ({exc}); it needs sftgate[tokenizer]",
-                    pytrace=False)
-    return Path(build_tiny_tokenizer(tmp_path_factory.mktemp("sftgate-tokenizer"), corpus=TINY_CORPUS))
+    build = _builder("runners.tiny_tokenizer", "build_tiny_tokenizer", "tokenizer")
+    return Path(build(tmp_path_factory.mktemp("sftgate-tokenizer"), corpus=TINY_CORPUS))
 
 
 @pytest.fixture(scope="session")
 def sftgate_tiny_model(tmp_path_factory: pytest.TempPathFactory, sftgate_tiny_tokenizer: Path) -> Path:
     """A tiny random Mistral-architecture model folder (fp32 safetensors + tokenizer), built offline."""
-    try:
-        from runners.tiny_model import build_tiny_model
-    except ImportError as exc:
-        pytest.fail(f"sftgate_tiny_model could not import its builder ({exc}); it needs sftgate[train]", pytrace=False)
-    return Path(build_tiny_model(tmp_path_factory.mktemp("sftgate-model"), sftgate_tiny_tokenizer))
+    build = _builder("runners.tiny_model", "build_tiny_model", "train")
+    return Path(build(tmp_path_factory.mktemp("sftgate-model"), sftgate_tiny_tokenizer))

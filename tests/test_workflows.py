@@ -251,3 +251,27 @@ def test_ci_workflow_runs_tox_on_every_supported_python_with_pip_cache_and_cpu_t
         assert env in runs
     setups = [s for s in _steps(doc) if s.get("uses", "").startswith("actions/setup-python@")]
     assert setups and all(s["with"].get("cache") == "pip" for s in setups)
+
+
+def _doc_workflows() -> list[str]:
+    text = (REPO / "docs" / "ci.md").read_text("utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    return [b for b in blocks if b.startswith("name:")]
+
+
+def test_docs_have_the_three_copy_pasteable_workflows():
+    names = [yaml.safe_load(b)["name"] for b in _doc_workflows()]
+    assert names == ["sftgate preflight", "sftgate gpu", "sftgate release"]
+
+
+@needs_actionlint
+def test_actionlint_passes_on_the_workflows_in_the_docs(tmp_path):
+    """docs/ci.md promises copy-pasteable workflows: they lint like this repository's own."""
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    shutil.copy(REPO / ".github" / "actionlint.yaml", tmp_path / ".github" / "actionlint.yaml")
+    for i, block in enumerate(_doc_workflows()):
+        (folder / f"doc{i}.yml").write_text(block, "utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    result = _lint(cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

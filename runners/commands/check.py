@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from gates.preflight import run_preflight
-from gates.report import Report
 
 if TYPE_CHECKING:
+    from gates.report import Report
     from runners.cli import IO
 
 HELP = "run every preflight gate a config enables (CPU only, no weights)"
@@ -33,4 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:
+    from gates.preflight import run_preflight
+
     return run_preflight(args.config, fail_fast=args.fail_fast)

@@ -9,6 +9,7 @@ import pytest
 from gates import merge_equivalence as me
 from gates.core import InputError, Severity, Stage, Status
 from gates.execute import run_gate
+from tests.conftest import FIXTURES
 from tests.runners.tiny_merge import build_adapter, build_base, edit_weight, merge_by_hand
 
 PROMPTS = ["hello world", '{"name": "Ada"}', "Extract the city: Paris is nice."]
@@ -28,13 +29,13 @@ def one_thread():
 @pytest.fixture(scope="module")
 def tiny(one_thread, tmp_path_factory):
     """base, adapter (random lora_B), zero adapter, their merges, and prompt ids."""
-    from transformers import AutoTokenizer
+    from gates.tokenizer_io import load_tokenizer
 
     root = tmp_path_factory.mktemp("merge-eq")
     base = build_base(root / "base")
     adapter = build_adapter(root / "adapter", base)
     zero = build_adapter(root / "zero", base, zero=True)
-    tok = AutoTokenizer.from_pretrained(base)
+    tok = load_tokenizer(base)
     return {
         "root": root, "base": base, "adapter": adapter, "zero": zero,
         "merged": merge_by_hand(base, adapter, root / "merged"),
@@ -65,6 +66,15 @@ def test_real_merge_passes_within_fp32_tolerance(tiny):
     assert (result.metrics["dtype"], result.metrics["atol"]) == ("float32", 1e-4)
 
 
+def test_fixed_cases_are_encoded_like_training(tiny):
+    from gates.rendering import PromptSpec
+
+    result = run_gate(me.GATE, Stage.MERGE, me.check, base=tiny["base"], adapter=tiny["adapter"],
+                      merged=tiny["merged"], cases=FIXTURES / "merge" / "cases.jsonl", spec=PromptSpec())
+    assert result.status is Status.PASS, result.findings
+    assert result.metrics["cases"] == 3 and result.metrics["greedy_identical"] == 3
+
+
 def test_tampered_merge_is_a_mismatch(tiny):
     merged = copy(tiny, "merged", "tampered")
     edit_weight(merged, "layers.1.self_attn.o_proj", lambda w: w + 0.05)
@@ -80,7 +90,7 @@ def test_zero_adapter_is_no_effect(tiny):
 
 
 def test_base_saved_as_merged_is_mismatch_and_no_effect(tiny):
-    result, rules = run(tiny, tiny["base"])
+    _, rules = run(tiny, tiny["base"])
     assert rules == ["merge_mismatch", "merge_no_effect"]
 
 
@@ -96,7 +106,7 @@ def test_nan_in_merged_weights(tiny):
 def test_inf_in_adapter(tiny):
     adapter = copy(tiny, "adapter", "inf-adapter")
     edit_weight(adapter, "lora_B", lambda w: w.fill_(float("inf")))
-    result, rules = run(tiny, tiny["merged"], adapter=adapter)
+    _, rules = run(tiny, tiny["merged"], adapter=adapter)
     assert "nan_weights" in rules
 
 
@@ -128,7 +138,7 @@ def test_divergence_near_tie(out, ref, row, expected, reason):
     import torch
 
     logits = torch.zeros(len(ref), len(row))
-    logits[1] = torch.tensor(row)
+    logits[expected[0] - 1] = torch.tensor(row)  # the row that predicts the first differing token
     k, _, tie = me.divergence(out, ref, logits, 1e-4, 0.0)
     assert (k, tie) == expected, reason
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gates import strict_json
 from gates.cases import MISSING
@@ -248,3 +250,21 @@ def test_normalize_stop_reason(given, expected):
 )
 def test_value_diff(expected, got, paths, reason):
     assert [d["path"] for d in value_diff(expected, got)] == paths, reason
+
+
+# --------------------------------------------------------------------------- properties
+
+@given(st.lists(st.tuples(st.text(max_size=40), st.sampled_from([None, "eos", "length", "stop", "weird"])),
+                min_size=1, max_size=5))
+def test_any_outputs_never_raise(rows):
+    records = [OutputRecord(f"c{i}", text, stop) for i, (text, stop) in enumerate(rows)]
+    metrics: dict = {}
+    findings = list(check_records(records, SCHEMA, source="mem", metrics=metrics))
+    assert metrics["cases"] == len(rows)
+    assert all(f.code.startswith("JSON") for f in findings)
+
+
+@given(st.text(max_size=80))
+def test_any_outputs_line_never_raises(text):
+    got = strict_json.parse_output_line(text, 1, "out.jsonl")
+    assert isinstance(got, OutputRecord | Finding)

@@ -1,44 +1,14 @@
-"""Tiny offline models for the merge tests: a char-level tokenizer, a 2-layer Mistral, LoRA adapters.
+"""Tiny offline models for the merge tests: a 2-layer Mistral with the project's tiny tokenizer, LoRA adapters.
 
 Everything is built in a second or two on CPU, with no download.
 """
 
 from __future__ import annotations
 
-import json
-import string
 from pathlib import Path
 
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def build_tokenizer(out_dir: Path) -> Path:
-    """A char-level fast tokenizer with ChatML special tokens and a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    chars = list(string.ascii_letters + string.digits + string.punctuation + " \n")
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIALS)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-    )
-    fast.chat_template = CHATML
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fast.save_pretrained(out_dir)
-    if not (out_dir / "chat_template.jinja").exists():
-        (out_dir / "chat_template.jinja").write_text(CHATML, encoding="utf-8")
-    return out_dir
+CORPUS = ('{"name": "Ada", "city": "Paris"}', "hello world", "Extract the city: Paris is nice.")
 
 
 def build_base(out_dir: Path, *, seed: int = 0, dtype: str = "float32") -> Path:
@@ -46,12 +16,16 @@ def build_base(out_dir: Path, *, seed: int = 0, dtype: str = "float32") -> Path:
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
-    build_tokenizer(out_dir)
-    vocab = len(json.loads((out_dir / "tokenizer.json").read_text())["model"]["vocab"])
+    from gates.tokenizer_io import load_tokenizer
+    from runners.tiny_tokenizer import build_tiny_tokenizer
+
+    build_tiny_tokenizer(out_dir, corpus=CORPUS, vocab_size=300)
+    (out_dir / "generation_config.json").unlink(missing_ok=True)  # a base that knows only its EOS, like most
+    tok = load_tokenizer(out_dir)
     config = MistralConfig(
-        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-        tie_word_embeddings=False,
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     model = MistralForCausalLM(config).to(getattr(torch, dtype))
