@@ -63,7 +63,10 @@ def make_outputs(path: Path, n: int, fail_rate: float, seed: int = 0) -> None:
                 "age": rng.randint(0, 120),
                 "status": rng.choice(["active", "inactive"]),
                 "tags": rng.sample(["x", "y", "z", "w"], rng.randint(0, 3)),
-                "address": {"city": rng.choice(["Paris", "Oslo", "Lima"]), "zip": f"{rng.randint(0, 99999):05d}"},
+                "address": {
+                    "city": rng.choice(["Paris", "Oslo", "Lima"]),
+                    "zip": f"{rng.randint(0, 99999):05d}",
+                },
             }
             text = json.dumps(value)
             stop = "eos"
@@ -94,12 +97,18 @@ def json_check(outputs: Path, schema: Path) -> int:
     from runners.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    return main(["json-check", str(outputs), "--schema", str(schema), "--format", "json", "--min-pass-rate", "0"],
-                stdout=out, stderr=err, env={})
+    return main(
+        ["json-check", str(outputs), "--schema", str(schema), "--format", "json", "--min-pass-rate", "0"],
+        stdout=out,
+        stderr=err,
+        env={},
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--fail-rate", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3)

@@ -23,6 +23,7 @@ A ``.json`` file holding one JSON array of records is read too (location: the el
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Iterator
@@ -92,46 +93,85 @@ class DatasetSource:
     # ------------------------------------------------------------------ JSONL
 
     def _iter_jsonl(self) -> Iterator[tuple[int, Any]]:
+        return self.iter_range(0, None, 1)
+
+    def iter_range(self, start: int, end: int | None, first_line: int) -> Iterator[tuple[int, Any]]:
+        """``(line, value)`` of the JSONL lines that start in bytes ``[start, end)``.
+
+        ``start`` is the offset of a line start, ``first_line`` that line's number; a worker
+        process reads its chunk of a large file this way (see :func:`map_chunks`).
+        """
         import orjson
 
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
         counts = self.counts
-        bar = _progress_bar(self)
+        for key in ("lines", "blank_lines", "crlf_lines", "bom"):
+            counts.setdefault(key, 0)
+        blanks = self.blank_lines
+        bar = _progress_bar(self) if start == 0 and end is None else None
         crlf = 0
-        lineno = 0
+        lineno = first_line - 1
         try:
             with _open_binary(self) as fh:
-                first = fh.readline()
-                if first.startswith(BOM):
-                    counts["bom"] = 1
-                    first = first[len(BOM):]
-                lines = _chain_first(first, fh)
-                last_pos = 0
-                for lineno, raw in enumerate(lines, 1):
+                fh.seek(start)
+                if start == 0:
+                    head = fh.read(3)
+                    if head == BOM:
+                        counts["bom"] = 1
+                    else:
+                        fh.seek(0)
+                pos = last_pos = fh.tell()
+                for raw in fh:
+                    if end is not None:
+                        if pos >= end:
+                            break
+                        pos += len(raw)
+                    lineno += 1
                     try:
                         value = loads(raw)
                     except decode_error:
                         if not raw.strip():
                             counts["blank_lines"] += 1
-                            if len(self.blank_lines) < 20:
-                                self.blank_lines.append(lineno)
+                            if len(blanks) < 20:
+                                blanks.append(lineno)
                             continue
                         value = _classify(raw)
                     if raw[-2:] == b"\r\n":
                         crlf += 1
                     yield lineno, value
                     if bar is not None and not lineno & 0x3FFF:
-                        pos = fh.tell()
-                        bar.update(pos - last_pos)
-                        last_pos = pos
+                        now = fh.tell()
+                        bar.update(now - last_pos)
+                        last_pos = now
         except OSError as exc:
             raise InputError(f"{self.display}: cannot read ({exc.strerror or exc})") from None
         finally:
-            counts["lines"] = lineno
+            counts["lines"] = lineno - first_line + 1
             counts["crlf_lines"] = crlf
             if bar is not None:
                 bar.close()
+
+    def chunks(self, n: int) -> list[tuple[int, int | None, int]]:
+        """Split a JSONL file into about ``n`` ``(start, end, first line)`` byte ranges on line starts."""
+        size = self.size
+        if self.kind != "jsonl" or n <= 1 or size == 0:
+            return [(0, None, 1)]
+        import mmap
+
+        bounds = [0]
+        with _open_binary(self) as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            for k in range(1, n):
+                cut = mm.find(b"\n", max(bounds[-1], size * k // n))
+                if cut < 0 or cut + 1 >= size:
+                    break
+                if cut + 1 > bounds[-1]:
+                    bounds.append(cut + 1)
+            first = [1]
+            for a, b in itertools.pairwise(bounds):
+                first.append(first[-1] + mm[a:b].count(b"\n"))
+        ends: list[int | None] = [*bounds[1:], None]
+        return list(zip(bounds, ends, first, strict=True))
 
     # ------------------------------------------------------------------ JSON array
 
@@ -260,12 +300,6 @@ def _open_binary(source: DatasetSource) -> Any:
         raise InputError(f"{source.display}: cannot open ({exc.strerror or exc})") from None
 
 
-def _chain_first(first: bytes, rest: Any) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
 def _progress_bar(source: DatasetSource, *, rows: bool = False) -> Any:
     if not source.progress:
         return None
@@ -320,3 +354,77 @@ def _drop_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_drop_nulls(v) for v in value]
     return value
+
+
+# --------------------------------------------------------------------------- worker processes
+
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # smaller files are read in one process
+CHUNKS_PER_WORKER = 4
+_TASK: Any = None  # set before the pool forks: the workers inherit it (and whatever it closes over)
+
+
+def default_workers(source: DatasetSource) -> int:
+    """Worker processes for ``source``: one per CPU (at most 8) for a large JSONL file, else 1."""
+    import os
+
+    if source.kind != "jsonl" or source.size < PARALLEL_MIN_BYTES or not _can_fork():
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def _can_fork() -> bool:
+    import multiprocessing as mp
+
+    return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+
+
+def _run_task(job: tuple[Any, ...]) -> Any:
+    import gc
+
+    gc.disable()  # the per-record work makes no reference cycles; collections only cost time
+    source, start, end, first_line = job
+    return _TASK(source, source.iter_range(start, end, first_line)), dict(source.counts), list(source.blank_lines)
+
+
+def map_chunks(source: DatasetSource, task: Any, *, workers: int = 1) -> Iterator[Any]:
+    """``task(source, records)`` over chunks of ``source``, in file order; in worker processes when
+    ``workers > 1`` (forked, so ``task`` may use anything built before the call).
+
+    Each result is yielded as soon as it and the ones before it are done; the counts of the
+    reader (blank lines, CRLF, BOM) are summed into ``source.counts``.
+    """
+    global _TASK
+    jobs = source.chunks(workers * CHUNKS_PER_WORKER) if workers > 1 else [(0, None, 1)]
+    totals = {"lines": 0, "blank_lines": 0, "crlf_lines": 0, "bom": 0}
+    blanks: list[int] = []
+    if len(jobs) == 1:
+        result = task(source, iter(source))
+        source.counts = {**totals, **source.counts}
+        yield result
+        return
+    import multiprocessing as mp
+
+    _TASK = task
+    try:
+        bar = _progress_bar(source)
+        ctx = mp.get_context("fork")
+        with ctx.Pool(min(workers, len(jobs))) as pool:
+            for (start, end, _), (result, counts, blank) in zip(
+                jobs, pool.imap(_run_task, [(source, *job) for job in jobs]), strict=True
+            ):
+                for key in totals:
+                    totals[key] += counts.get(key, 0)
+                blanks.extend(blank[: 20 - len(blanks)])
+                if bar is not None:
+                    bar.update((end if end is not None else source.size) - start)
+                yield result
+        if bar is not None:
+            bar.close()
+    finally:
+        _TASK = None
+        source.counts = totals
+        source.blank_lines = blanks

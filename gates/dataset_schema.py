@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.core import Finding, InputError, Rule, Severity
-from gates.dataset_io import DatasetSource, ReadIssue, open_dataset
+from gates.dataset_io import DatasetSource, ReadIssue, default_workers, map_chunks, open_dataset
 
 GATE = "dataset-schema"
 FORMATS = ("prompt_completion", "messages")
@@ -125,6 +125,10 @@ RULES: tuple[Rule, ...] = (
           "The model cannot learn to produce a class it never saw in training.",
           "Add examples of the missing value, or remove it from the schema.",
           severity=Severity.WARNING),
+    _rule("DATA016", "template_error", "the chat template cannot render a record (with --tokenizer)",
+          "The trainer renders every record with this template: it would crash on this one, or skip it.",
+          "Fix the record (often a role the template refuses, e.g. system for some Mistral templates) or "
+          "the template (prompt.chat_template)."),
 )
 R = {rule.name: rule for rule in RULES}
 
@@ -399,6 +403,25 @@ class ValueStats:
                 self.high_cardinality.add(key)
                 del counts[key]
 
+    def merge(self, other: ValueStats) -> None:
+        self.objects += other.objects
+        self.high_cardinality |= other.high_cardinality
+        for key in self.high_cardinality:
+            self.counts.pop(key, None)
+        for key, per_key in other.counts.items():
+            if key in self.high_cardinality:
+                continue
+            mine = self.counts.get(key)
+            if mine is None:
+                if len(self.counts) >= MAX_VALUE_KEYS:
+                    continue
+                mine = self.counts[key] = {}
+            for v, n in per_key.items():
+                mine[v] = mine.get(v, 0) + n
+            if len(mine) > MAX_DISTINCT_VALUES:
+                self.high_cardinality.add(key)
+                del self.counts[key]
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, per_key in self.counts.items():
@@ -429,29 +452,49 @@ class _Emitter:
     def __init__(self, source: DatasetSource, cap: int) -> None:
         self.source = source
         self.cap = cap
-        self.counts: dict[str, int] = {}
-        self.omitted: dict[str, list[int]] = {}
+        self.counts: dict[str, int] = {}  # every finding, listed or not
+        self.listed: dict[str, int] = {}
+        self.omitted: dict[str, list[int]] = {}  # the first lines of the unlisted ones
 
     def __call__(self, rule: str, message: str, line: int, *, suggestion: str | None = None,
                  evidence: dict[str, Any] | None = None) -> Finding | None:
-        n = self.counts.get(rule, 0) + 1
-        self.counts[rule] = n
-        if self.cap and n > self.cap:
-            lines = self.omitted.setdefault(rule, [])
-            if len(lines) < 20:
-                lines.append(line)
+        self.counts[rule] = self.counts.get(rule, 0) + 1
+        if not self._room(rule, line):
             return None
         return R[rule].finding(message, self.source.location(line), suggestion=suggestion, evidence=evidence,
                                line=line if self.source.line_based else None)
 
+    def _room(self, rule: str, line: int) -> bool:
+        n = self.listed.get(rule, 0)
+        if self.cap and n >= self.cap:
+            lines = self.omitted.setdefault(rule, [])
+            if len(lines) < 20:
+                lines.append(line)
+            return False
+        self.listed[rule] = n + 1
+        return True
+
+    def absorb(self, part: _Scan) -> Iterator[Finding]:
+        """Take a chunk's findings (already capped per chunk) in file order, under the file's cap."""
+        for f in part.findings:
+            line = f.file_line or 0
+            if self._room(f.rule, line):
+                yield f
+        for rule, total in part.counts.items():
+            self.counts[rule] = self.counts.get(rule, 0) + total
+        for rule, lines in part.omitted.items():
+            mine = self.omitted.setdefault(rule, [])
+            mine.extend(lines[: 20 - len(mine)])
+
     def summaries(self, records: int) -> Iterator[Finding]:
         for rule, lines in self.omitted.items():
             total = self.counts[rule]
+            listed = self.listed.get(rule, 0)
             pct = 100.0 * total / records if records else 0.0
             yield R[rule].finding(
-                f"{total - self.cap} more {rule} findings not listed ({total} in all, {pct:.2f}% of records)",
+                f"{total - listed} more {rule} findings not listed ({total} in all, {pct:.2f}% of records)",
                 self.source.location(lines[0]),
-                evidence={"total": total, "listed": self.cap, "percent": round(pct, 3), "next_lines": lines},
+                evidence={"total": total, "listed": listed, "percent": round(pct, 3), "next_lines": lines},
                 line=lines[0] if self.source.line_based else None,
             )
 
@@ -471,6 +514,7 @@ def check(
     prompt: Any = None,
     progress: bool = False,
     max_per_rule: int = MAX_PER_RULE,
+    workers: int | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> Iterator[Finding]:
     """Check the train (and eval) files; fill ``metrics`` with their stats.
@@ -479,7 +523,8 @@ def check(
     ``auto`` (each file's majority format) or one of ``prompt_completion`` / ``messages``.
     With ``tokenizer`` (a local folder) the token lengths are measured, and with ``max_seq_len``
     too, ``too_long`` reports the records the trainer would cut. ``prompt`` is the
-    :class:`~gates.rendering.PromptSpec` the trainer uses (default: none).
+    :class:`~gates.rendering.PromptSpec` the trainer uses (default: none). ``workers``: processes
+    for a large JSONL file (default: one per CPU from 32 MB on; 1 reads in this process).
     """
     if format not in ("auto", *FORMATS):
         raise InputError(f"unknown data format {format!r}", hint="use auto, prompt_completion or messages")
@@ -488,21 +533,22 @@ def check(
     files = [(role, p) for role, p in (("train", train), ("eval", eval)) if p is not None]
     if not files:
         raise InputError("no dataset file to check", hint="give TRAIN.jsonl (and --eval EVAL.jsonl)")
-    token_counter = TokenCounter(tokenizer, prompt=prompt, max_seq_len=max_seq_len) if tokenizer is not None else None
+    sources = [(role, open_dataset(p, progress=progress)) for role, p in files]
+    tokens = TokenCounter(tokenizer, prompt=prompt, max_seq_len=max_seq_len) if tokenizer is not None else None
     totals = {"records": 0, "valid": 0, "duplicates": 0}
-    for role, path in files:
-        source = open_dataset(path, progress=progress)
+    for role, source in sources:
         file_metrics: dict[str, Any] = {"file": source.display}
-        yield from _check_file(source, schema=schema, fmt=format, cap=max_per_rule, metrics=file_metrics,
-                               tokens=token_counter)
+        n_workers = default_workers(source) if workers is None else max(1, workers)
+        yield from _check_file(source, _Context(schema, max_per_rule, tokens), fmt=format, workers=n_workers,
+                               metrics=file_metrics)
         metrics[role] = file_metrics
         for key in totals:
             totals[key] += int(file_metrics.get(key, 0))
-        if token_counter is not None and "too_long" in file_metrics:
+        if "too_long" in file_metrics:
             totals["too_long"] = totals.get("too_long", 0) + file_metrics["too_long"]
     metrics.update(totals)
-    if "too_long" in totals and totals["valid"]:
-        metrics["too_long_pct"] = round(100.0 * totals["too_long"] / totals["valid"], 3)
+    if "too_long" in totals:
+        metrics["too_long_pct"] = round(100.0 * totals["too_long"] / totals["valid"], 3) if totals["valid"] else 0.0
 
 
 def _load_schema(output_schema: Any, exact_keys: bool) -> Any:
@@ -515,27 +561,86 @@ def _load_schema(output_schema: Any, exact_keys: bool) -> Any:
     return OutputSchema.load(output_schema, exact_keys=exact_keys)
 
 
-def _check_file(source: DatasetSource, *, schema: Any, fmt: str, cap: int, metrics: dict[str, Any],
-                tokens: Any) -> Iterator[Finding]:
+@dataclass
+class _Context:
+    """What every chunk's scan needs (inherited by forked workers, never pickled)."""
+
+    schema: Any
+    cap: int
+    tokens: Any
+
+
+@dataclass
+class _Scan:
+    """What scanning one chunk of a file leaves: capped findings, counts, compact per-record arrays."""
+
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    omitted: dict[str, list[int]] = field(default_factory=dict)
+    records: int = 0
+    valid: int = 0
+    schema_fails: int = 0
+    format_lines: dict[str, array[int]] = field(default_factory=lambda: {f: array("I") for f in FORMATS})
+    hashes: array[int] = field(default_factory=lambda: array("q"))
+    hash_lines: array[int] = field(default_factory=lambda: array("I"))
+    len_prompt: array[int] = field(default_factory=lambda: array("I"))
+    len_completion: array[int] = field(default_factory=lambda: array("I"))
+    values: ValueStats = field(default_factory=lambda: ValueStats())
+    token_lengths: array[int] = field(default_factory=lambda: array("I"))
+    too_long: int = 0
+
+    def merge(self, other: _Scan) -> None:
+        self.records += other.records
+        self.valid += other.valid
+        self.schema_fails += other.schema_fails
+        for f, lines in other.format_lines.items():
+            self.format_lines[f].extend(lines)
+        for mine, theirs in ((self.hashes, other.hashes), (self.hash_lines, other.hash_lines),
+                             (self.len_prompt, other.len_prompt), (self.len_completion, other.len_completion),
+                             (self.token_lengths, other.token_lengths)):
+            mine.extend(theirs)
+        self.values.merge(other.values)
+        self.too_long += other.too_long
+
+
+def _scan(ctx: _Context, source: DatasetSource, records: Iterator[tuple[int, Any]]) -> _Scan:
+    """The per-record checks over ``records`` (a whole file, or a worker's chunk of it)."""
     import orjson
 
     from gates.json_parse import parse_strict
 
-    emit = _Emitter(source, cap)
-    records = valid = 0
-    format_lines: dict[str, array[int]] = {f: array("I") for f in FORMATS}
-    hashes: array[int] = array("q")
-    hash_lines: array[int] = array("I")
-    len_prompt: array[int] = array("I")
-    len_completion: array[int] = array("I")
-    values = ValueStats()
-    schema_fails = 0
+    out = _Scan()
+    emit = _Emitter(source, ctx.cap)
+    findings = out.findings
+    schema = ctx.schema
+    tokens = ctx.tokens.fork() if ctx.tokens is not None else None
+    pc_lines, msg_lines = out.format_lines["prompt_completion"], out.format_lines["messages"]
+    add_hash, add_hash_line = out.hashes.append, out.hash_lines.append
+    add_len_p, add_len_c = out.len_prompt.append, out.len_completion.append
+    add_value = out.values.add
     dumps = orjson.dumps
     sort_keys = orjson.OPT_SORT_KEYS
     orjson_loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    records_n = valid = schema_fails = 0
 
-    for line, obj in source:
-        records += 1
+    def too_long(pairs: list[tuple[int, int]]) -> None:
+        for long_line, n_tokens in pairs:
+            if n_tokens < 0:
+                reason = tokens.errors.pop(0) if tokens.errors else "the template raised"
+                f = emit("template_error", f"the chat template cannot render the record: {reason}", long_line,
+                         evidence={"error": reason})
+                if f is not None:
+                    findings.append(f)
+                continue
+            f = emit("too_long", f"{n_tokens} tokens > max_seq_len {tokens.max_seq_len}: the end of the "
+                     "completion and its EOS would be cut", long_line,
+                     evidence={"tokens": n_tokens, "max_seq_len": tokens.max_seq_len})
+            if f is not None:
+                findings.append(f)
+
+    for line, obj in records:
+        records_n += 1
         if type(obj) is not dict:
             if type(obj) is ReadIssue:
                 what = "not valid UTF-8" if obj.kind == "invalid_utf8" else "not valid JSON"
@@ -544,43 +649,44 @@ def _check_file(source: DatasetSource, *, schema: Any, fmt: str, cap: int, metri
             else:
                 f = emit("not_an_object", f"a record must be a JSON object, found {json_type(obj)} {q(obj)}", line)
             if f is not None:
-                yield f
+                findings.append(f)
             continue
-        rf = record_format(obj)
+        if "messages" in obj:
+            rf = "ambiguous" if ("prompt" in obj or "completion" in obj) else "messages"
+        elif "prompt" in obj or "completion" in obj:
+            rf = "prompt_completion"
+        else:
+            rf = "unknown"
         if rf == "prompt_completion":
+            pc_lines.append(line)
             problems = check_prompt_completion(obj)
         elif rf == "messages":
+            msg_lines.append(line)
             problems = check_messages(obj)
         else:
             problems = [unknown_format_problem(obj, rf)]
-        if rf in format_lines:
-            format_lines[rf].append(line)
         if problems:
             for rule, message, path, suggestion in problems:
                 f = emit(rule, message, line, suggestion=suggestion, evidence={"field": path} if path else None)
                 if f is not None:
-                    yield f
+                    findings.append(f)
             continue
         valid += 1
-        # ---- a structurally valid record: stats, duplicates, completion schema
+        # ---- a structurally valid record: stats, duplicates, completion schema, tokens
+        completion: str | None
         if rf == "prompt_completion":
-            prompt_text: str = obj["prompt"]
-            completion: str | None = obj["completion"]
-            hashes.append(hash((prompt_text, completion)))
-            len_prompt.append(len(prompt_text))
+            completion = obj["completion"]
+            add_hash(hash((obj["prompt"], completion)))
+            add_len_p(len(obj["prompt"]))
         else:
             msgs = obj["messages"]
             completion = final_completion(obj, rf)
-            hashes.append(hash(dumps(msgs, option=sort_keys)))
-            len_prompt.append(sum(len(m.get("content") or "") for m in msgs[:-1]))
-        hash_lines.append(line)
-        len_completion.append(len(completion) if completion is not None else 0)
+            add_hash(hash(dumps(msgs, option=sort_keys)))
+            add_len_p(sum(len(m.get("content") or "") for m in msgs[:-1]))
+        add_hash_line(line)
+        add_len_c(len(completion) if completion is not None else 0)
         if tokens is not None:
-            for long_line, n_tokens in tokens.add(obj, line):
-                f = emit("too_long", f"{n_tokens} tokens > max_seq_len {tokens.max_seq_len}: the end and its EOS "
-                         "would be cut", long_line, evidence={"tokens": n_tokens, "max_seq_len": tokens.max_seq_len})
-                if f is not None:
-                    yield f
+            too_long(tokens.add(obj, line))
         if completion is None:
             continue
         if schema is not None:
@@ -597,76 +703,91 @@ def _check_file(source: DatasetSource, *, schema: Any, fmt: str, cap: int, metri
                                        "problems": [{"rule": p.rule, "path": p.path, "detail": p.detail}
                                                     for p in schema_problems[:10]]})
                     if f is not None:
-                        yield f
+                        findings.append(f)
                     continue
-            values.add(value)
+            add_value(value)
         elif completion[:1] == "{":
-            with contextlib.suppress(orjson.JSONDecodeError):
-                values.add(orjson_loads(completion))
+            with contextlib.suppress(decode_error):
+                add_value(orjson_loads(completion))
+    if tokens is not None:
+        too_long(tokens.flush())
+        out.token_lengths = tokens.lengths
+        out.too_long = tokens.too_long
+    out.records, out.valid, out.schema_fails = records_n, valid, schema_fails
+    out.counts, out.omitted = emit.counts, emit.omitted
+    return out
+
+
+def _check_file(source: DatasetSource, ctx: _Context, *, fmt: str, workers: int,
+                metrics: dict[str, Any]) -> Iterator[Finding]:
+    import functools
+
+    emit = _Emitter(source, ctx.cap)
+    total = _Scan()
+    for part in map_chunks(source, functools.partial(_scan, ctx), workers=workers):
+        yield from emit.absorb(part)
+        total.merge(part)
 
     # ---- file-level findings
-    if tokens is not None:
-        for long_line, n_tokens in tokens.flush():
-            f = emit("too_long", f"{n_tokens} tokens > max_seq_len {tokens.max_seq_len}: the end and its EOS "
-                     "would be cut", long_line, evidence={"tokens": n_tokens, "max_seq_len": tokens.max_seq_len})
-            if f is not None:
-                yield f
     counts = source.counts
-    if records == 0:
+    if total.records == 0:
         f = emit("empty_dataset", "no records in the file" + (" (only blank lines)" if counts.get("blank_lines") else ""),
                  1)
         if f is not None:
             yield f
     if counts.get("blank_lines"):
         blank = source.blank_lines
-        f = R["blank_line"].finding(
+        yield R["blank_line"].finding(
             f"{counts['blank_lines']} blank line(s), first at line {blank[0]}; they are skipped",
-            source.location(blank[0]), evidence={"count": counts["blank_lines"], "lines": blank},
-            line=blank[0])
-        yield f
-    yield from _mixed_formats(emit, format_lines, fmt)
+            source.location(blank[0]), evidence={"count": counts["blank_lines"], "lines": blank}, line=blank[0])
+    yield from _mixed_formats(emit, total.format_lines, fmt)
     duplicates = 0
-    for dup_line, first_line in _duplicates(hashes, hash_lines):
+    for dup_line, first_line in _duplicates(total.hashes, total.hash_lines):
         duplicates += 1
         f = emit("duplicate_example", f"the record repeats line {first_line} exactly", dup_line,
                  evidence={"first": source.location(first_line)})
         if f is not None:
             yield f
-    if schema is not None:
-        enums = _enum_values(schema.schema)
+    values = total.values
+    if ctx.schema is not None and values.objects:
         seen = values.counts
-        for key, allowed in enums.items():
-            if key in values.high_cardinality or not values.objects:
+        for key, allowed in _enum_values(ctx.schema.schema).items():
+            if key in values.high_cardinality:
                 continue
             missing = [v for v in allowed if v not in seen.get(key, {})]
             if missing:
                 yield R["unseen_enum_value"].finding(
                     f"{key}: enum value(s) {q(missing)} never occur in {values.objects} completions",
                     f"{source.display}:{key}", evidence={"key": key, "missing": missing, "seen": seen.get(key, {})})
-    yield from emit.summaries(records)
+    yield from emit.summaries(total.records)
 
     # ---- metrics
-    majority = _majority(format_lines, fmt)
     metrics.update({
-        "records": records,
-        "valid": valid,
-        "format": majority,
-        "formats": {f: len(lines) for f, lines in format_lines.items() if lines},
+        "records": total.records,
+        "valid": total.valid,
+        "format": _majority(total.format_lines, fmt),
+        "formats": {f: len(lines) for f, lines in total.format_lines.items() if lines},
         "duplicates": duplicates,
-        "chars": {"prompt": percentiles(len_prompt), "completion": percentiles(len_completion)},
-        "rules": dict(emit.counts),
+        "chars": {"prompt": percentiles(total.len_prompt), "completion": percentiles(total.len_completion)},
+        "rules": {rule: n for rule, n in emit.counts.items() if n},
     })
-    if schema is not None:
-        metrics["completion_schema_pass_rate"] = round(1 - schema_fails / valid, 4) if valid else 0.0
+    if workers > 1:
+        metrics["workers"] = workers
+    if ctx.schema is not None:
+        metrics["completion_schema_pass_rate"] = round(1 - total.schema_fails / total.valid, 4) if total.valid else 0.0
     if values.objects:
         metrics["completion_values"] = values.summary()
         if values.high_cardinality:
-            metrics["completion_keys_not_enum"] = sorted(values.high_cardinality)
+            metrics["completion_keys_not_enum"] = sorted(values.high_cardinality)[:20]
     for key in ("blank_lines", "crlf_lines", "bom"):
         if counts.get(key):
             metrics[key] = counts[key]
-    if tokens is not None:
-        metrics.update(tokens.metrics())
+    if ctx.tokens is not None:
+        metrics["tokens"] = percentiles(total.token_lengths)
+        if ctx.tokens.max_seq_len is not None:
+            metrics["too_long"] = total.too_long
+            metrics["too_long_pct"] = (round(100.0 * total.too_long / len(total.token_lengths), 3)
+                                       if len(total.token_lengths) else 0.0)
 
 
 def _majority(format_lines: dict[str, array[int]], fmt: str) -> str | None:
@@ -782,6 +903,7 @@ class TokenCounter:
         self.pending: list[tuple[dict[str, Any], int]] = []
         self.lengths: array[int] = array("I")
         self.too_long = 0
+        self.errors: list[str] = []
 
     def add(self, example: dict[str, Any], line: int) -> list[tuple[int, int]]:
         """Queue a record; when a batch is full, return ``(line, tokens)`` of its too-long records."""
@@ -791,22 +913,41 @@ class TokenCounter:
         return []
 
     def flush(self) -> list[tuple[int, int]]:
-        from gates.rendering import encode_example
+        """Encode the queued records; ``(line, tokens)`` of those longer than ``max_seq_len``.
+
+        ``(line, -1)`` marks a record the chat template could not render (``template_error``).
+        """
+        from gates.rendering import encode_many
 
         batch, self.pending = self.pending, []
+        if not batch:
+            return []
+        examples = [example for example, _ in batch]
+        try:
+            lengths = [len(enc.input_ids) for _, enc in encode_many(self.tokenizer, examples, self.spec)]
+        except Exception:  # one record the template rejects: find it, keep the others
+            lengths = []
+            for example in examples:
+                try:
+                    lengths.append(len(encode_many(self.tokenizer, [example], self.spec)[0][1].input_ids))
+                except Exception as exc:
+                    self.errors.append(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                    lengths.append(-1)
         out: list[tuple[int, int]] = []
         limit = self.max_seq_len
-        for example, line in batch:
-            n = len(encode_example(self.tokenizer, example, self.spec).input_ids)
+        for (_, line), n in zip(batch, lengths, strict=True):
+            if n < 0:
+                out.append((line, -1))
+                continue
             self.lengths.append(n)
             if limit is not None and n > limit:
                 self.too_long += 1
                 out.append((line, n))
         return out
 
-    def metrics(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tokens": percentiles(self.lengths)}
-        if self.max_seq_len is not None:
-            out["too_long"] = self.too_long
-            out["too_long_pct"] = round(100.0 * self.too_long / len(self.lengths), 3) if self.lengths else 0.0
-        return out
+    def fork(self) -> TokenCounter:
+        """A counter with the same tokenizer and empty state (one per file, or per worker's chunk)."""
+        twin = object.__new__(TokenCounter)
+        twin.__dict__.update(self.__dict__)
+        twin.pending, twin.lengths, twin.too_long, twin.errors = [], array("I"), 0, []
+        return twin

@@ -153,7 +153,9 @@ def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, Jso
     except (_NotClean, ValueError, RecursionError) as exc:
         return None, _classify(text, stop_reason, exc)
     if end != len(text) and text[end:].strip(_WS):
-        # The first value is complete and clean (no duplicate key, no NaN): what follows is trailing.
+        if text[end - 1] not in '}]"':  # a number or literal may continue ("01", "1. Item"): scan it
+            return None, _classify(text, stop_reason, ValueError("Extra data"))
+        # A complete, clean container or string (no duplicate key, no NaN): what follows is trailing.
         at = end + len(text[end:]) - len(text[end:].lstrip(_WS))
         return None, JsonProblem(
             "trailing_text",

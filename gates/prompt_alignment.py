@@ -157,13 +157,13 @@ def check(
         with_system = scan is None or spec.system is not None or any(r.has_system for r in scan.records)
         without_system = spec.system is None and (scan is None or any(not r.has_system for r in scan.records))
         yield from counted(_template_findings(tok, spec, source, "training", with_system, without_system))
-    if training_template_sha256 and train_template is not None and training_template_sha256 != rendering.template_hash(train_template):
+    current = rendering.template_hash(train_template) or ""
+    if training_template_sha256 and current and training_template_sha256 != current:
         yield from counted(iter([TEMPLATE_MISMATCH.finding(
-            f"the chat template's sha256 {rendering.template_hash(train_template)[:12]}… differs from the one recorded "
+            f"the chat template's sha256 {current[:12]}… differs from the one recorded "
             f"for training {training_template_sha256[:12]}…",
             source,
-            evidence={"cause": "template_hash", "recorded_sha256": training_template_sha256,
-                      "sha256": rendering.template_hash(train_template)},
+            evidence={"cause": "template_hash", "recorded_sha256": training_template_sha256, "sha256": current},
         )]))
     if inf_template is not None and inf_template != train_template and uses_chat:
         yield from counted(_hash_finding(train_template, inf_template, inf_source))
@@ -342,7 +342,7 @@ def _comparison_examples(
     if data is None or inference == spec:
         return []
     shown = data_display or str(data)
-    out = []
+    out: list[tuple[str, str, dict[str, Any]]] = []
     for line, record in tokenizer_io.iter_records(data, display=data_display):
         if len(out) >= CASE_SAMPLE:
             break

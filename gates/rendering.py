@@ -267,10 +267,41 @@ def render_prompt(tokenizer: Any, example: dict[str, Any], spec: PromptSpec) -> 
 
 
 def _encode(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
+    """``tokenizer(texts, add_special_tokens=...)["input_ids"]``, batched.
+
+    For a plain tokenizers-backed tokenizer that call is exactly the Rust backend's
+    ``encode_batch(texts, add_special_tokens)`` plus Python bookkeeping; :func:`_backend` then
+    calls the backend directly (a third faster on 220k records). Any tokenizer that customises
+    encoding goes through ``tokenizer(...)``.
+    """
     if not texts:
         return []
+    backend = _backend(tokenizer)
+    if backend is not None:
+        return [e.ids for e in backend.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)]
     out = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
     return [list(ids) for ids in out]
+
+
+def _backend(tokenizer: Any) -> Any:
+    """The ``tokenizers.Tokenizer`` whose ``encode_batch`` is all ``tokenizer(texts)`` does, or ``None``."""
+    try:
+        from transformers.tokenization_utils_tokenizers import TokenizersBackend
+    except ImportError:  # pragma: no cover - transformers 4
+        return None
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if (
+        not isinstance(tokenizer, TokenizersBackend)
+        or type(tokenizer)._encode_plus is not TokenizersBackend._encode_plus
+        or type(tokenizer).__call__ is not TokenizersBackend.__call__
+        or getattr(tokenizer, "split_special_tokens", False)
+        or not hasattr(backend, "encode_batch_fast")
+        or backend.truncation is not None
+        or backend.padding is not None
+        or getattr(backend, "encode_special_tokens", False)
+    ):
+        return None
+    return backend
 
 
 def encode_prompt(tokenizer: Any, example: dict[str, Any], spec: PromptSpec) -> list[int]:

@@ -234,19 +234,20 @@ def check_records(
     min_pass_rate: float = 1.0,
     fail_fast: bool = False,
     metrics: dict[str, Any] | None = None,
+    n_records: int | None = None,
 ) -> Iterator[Finding]:
     """Check every record; yield findings; fill ``metrics`` (pass_rate, counts per rule, eos_stop_rate).
 
     ``source`` names the outputs (a file: locations read ``FILE:LINE``; otherwise the case id is the
     location). ``fail_fast`` stops as soon as the verdict is certain: at the first failing case when
-    every case must pass; with a lower ``min_pass_rate`` and a sized ``records`` (a list), once too
-    many cases failed. An item of ``records`` may also be an ``invalid_output_line`` finding (a line
+    every case must pass; with a lower ``min_pass_rate`` and a known number of records (``records``
+    is a list, or ``n_records`` says it), once too many cases failed. An item of ``records`` may also be an ``invalid_output_line`` finding (a line
     that could not be read, from :func:`check`): it counts as a failed case.
     """
     if not 0.0 <= min_pass_rate <= 1.0:
         raise ValueError(f"min_pass_rate must be within [0, 1], got {min_pass_rate}")
     severity = Severity.ERROR if min_pass_rate >= 1.0 else Severity.WARNING
-    size = len(records) if isinstance(records, Sized) else None
+    size = n_records if n_records is not None else len(records) if isinstance(records, Sized) else None
     allowed_failures = None
     if fail_fast:
         if min_pass_rate >= 1.0:
@@ -464,7 +465,9 @@ def check(
     if schema is not None and not isinstance(schema, OutputSchema):
         schema = OutputSchema.load(schema, exact_keys=exact_keys)
     source = str(outputs)
-    items = [parse_output_line(text, n, source) for n, text in read_jsonl_lines(outputs)]
+    lines = read_jsonl_lines(outputs)  # strings only; records are parsed one at a time (streaming
+    # keeps 100k parsed records from sitting in memory, where the cyclic GC would walk them again and again)
+    items = (parse_output_line(text, n, source) for n, text in lines)
     if metrics is not None and schema is not None:
         metrics["schema_validator"] = (
             f"{schema.draft} ({'compiled fast path' if schema.fast else 'jsonschema'})"
@@ -476,6 +479,7 @@ def check(
         min_pass_rate=min_pass_rate,
         fail_fast=fail_fast,
         metrics=metrics,
+        n_records=len(lines),
     )
 
 

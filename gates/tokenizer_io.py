@@ -267,7 +267,7 @@ def iter_records(
 
     counts = stats if stats is not None else {}
     counts.setdefault("skipped", 0)
-    for line, value in open_dataset(path, display=display, progress=progress):
+    for line, value in open_dataset(Path(path), display=display, progress=progress):
         if isinstance(value, dict):
             yield line, value
         else:

@@ -34,6 +34,7 @@ Fixtures for your own tests:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +107,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", GPU_MARKER)
     config.addinivalue_line("markers", SLOW_MARKER)
-    base = config.invocation_params.dir
-    given = [Path(p).expanduser() for p in config.getoption("sftgate_configs") or ()]
-    resolved = [(p if p.is_absolute() else base / p).resolve() for p in given]
+    resolved = [_config_path(config.invocation_params.dir, p) for p in config.getoption("sftgate_configs") or ()]
     config.stash[_STATE] = _State(configs=frozenset(resolved), require_gpu=bool(config.getoption("sftgate_require_gpu")))
     if resolved:
         # The configs become collection arguments. Without explicit paths, pytest would collect
@@ -121,6 +120,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_GpuTracker(config.stash[_STATE]), f"sftgate-gpu-tracker-{id(config)}")
 
 
+def _config_path(base: Path, given: str) -> Path:
+    """``--sftgate`` takes a config file or a folder holding sftgate.yaml; a missing one is a usage error."""
+    path = Path(given).expanduser()
+    path = (path if path.is_absolute() else base / path).resolve()
+    if path.is_dir():
+        from gates.config import find_config
+        from gates.core import SftgateError
+
+        try:
+            return find_config(path)
+        except SftgateError as exc:
+            raise pytest.UsageError(f"--sftgate {given}: {exc}") from None
+    if not path.is_file():
+        raise pytest.UsageError(f"--sftgate {given}: no such file")
+    return path
+
+
 def _state(config: pytest.Config) -> _State:
     return config.stash.get(_STATE, None) or _State()
 
@@ -129,7 +145,8 @@ def _state(config: pytest.Config) -> _State:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SftgateConfig | None:
-    if file_path.resolve() in _state(parent.config).configs:
+    configs = _state(parent.config).configs
+    if configs and file_path.resolve() in configs:
         return SftgateConfig.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
     return None
 
@@ -242,14 +259,20 @@ def format_report(report: Report) -> str:
 # --------------------------------------------------------------------------- GPU marker
 
 
+_GPU_DEVICE_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
+
+
 def cuda_available() -> bool:
     """Whether a CUDA GPU is usable; ``CUDA_VISIBLE_DEVICES=""`` (or ``-1``) hides every GPU.
 
-    torch is imported only here, the first time a ``gpu`` test is set up.
+    torch is imported only here, the first time a ``gpu`` test is set up, and not at all on a
+    Linux machine without an NVIDIA or ROCm driver.
     """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return False
+    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_DEVICE_FILES):
+        return False  # no NVIDIA (or ROCm) driver: no need to import torch to know
     try:
         import torch
     except ImportError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gates.cases import MISSING, FixedCase, load_cases
@@ -78,6 +78,7 @@ json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(ids, st.text(min_size=1).filter(str.strip), json_values), min_size=1, max_size=5,
                 unique_by=lambda t: t[0]))
 def test_round_trip(tmp_path_factory, rows):

@@ -152,6 +152,7 @@ dumps_options = st.sampled_from([{}, {"indent": 2}, {"ensure_ascii": False}, {"s
 not_whitespace = st.characters(blacklist_characters=" \t\n\r", blacklist_categories=("Cs",))
 
 
+@settings(deadline=None)
 @given(json_values, dumps_options)
 def test_any_serialised_value_passes(value, options):
     parsed, problem = parse_strict(json.dumps(value, **options))
@@ -159,18 +160,21 @@ def test_any_serialised_value_passes(value, options):
     assert parsed == value or (isinstance(value, float) and math.isclose(parsed, value))
 
 
+@settings(deadline=None)
 @given(json_values.filter(lambda v: isinstance(v, list | dict | str)), not_whitespace, st.text(max_size=20))
 def test_value_plus_text_is_trailing_text(value, first, rest):
     _, problem = parse_strict(json.dumps(value) + first + rest)
     assert problem is not None and problem.rule == "trailing_text"
 
 
+@settings(deadline=None)
 @given(st.one_of(st.booleans(), st.none(), st.integers()), st.sampled_from("xyz!?#<@"), st.text(max_size=10))
 def test_scalar_plus_text_is_trailing_text(value, first, rest):
     _, problem = parse_strict(json.dumps(value) + first + rest)
     assert problem is not None and problem.rule == "trailing_text"
 
 
+@settings(deadline=None)
 @given(containers, dumps_options, st.data())
 def test_strict_prefix_of_a_container_is_unterminated(value, options, data):
     text = json.dumps(value, **options)
@@ -181,6 +185,7 @@ def test_strict_prefix_of_a_container_is_unterminated(value, options, data):
     assert problem.rule == "truncated"
 
 
+@settings(deadline=None)
 @given(json_values, st.sampled_from(["", "json", "JSON", " json "]), st.sampled_from(["```", "~~~"]),
        st.booleans())
 def test_fenced_value_is_code_fence(value, tag, fence, closed):
@@ -192,7 +197,7 @@ def test_fenced_value_is_code_fence(value, tag, fence, closed):
 JSONISH = st.text(alphabet=list('{}[]",:0123456789.-+eEtrufalsnNIiy \n\t\\/\'a`'), max_size=40)
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=60), JSONISH, containers.map(json.dumps)))
 @example("")
 @example('{"a":1,"a":2}')
@@ -210,6 +215,7 @@ def test_arbitrary_text_never_raises_and_agrees_with_json(text):
     raise AssertionError(f"json accepts {text!r} but parse_strict says {problem.rule}")
 
 
+@settings(deadline=None)
 @given(st.one_of(JSONISH, json_values.map(json.dumps)))
 def test_scanner_agrees_with_the_fast_path(text):
     """The slow path alone finds no problem exactly when the text is strict JSON."""

@@ -156,6 +156,14 @@ def test_missing_folder_is_input_error(tiny, which, tmp_path):
         list(me.check(prompt_ids=tiny["ids"], **kwargs))
 
 
+def test_corrupted_merged_weights_are_input_error(tiny):
+    merged = copy(tiny, "merged", "truncated")
+    data = (merged / "model.safetensors").read_bytes()
+    (merged / "model.safetensors").write_bytes(data[: len(data) // 2])
+    result = run(tiny, merged)[0]
+    assert (result.status, result.error_exit_code) == (Status.ERROR, 2)
+
+
 def test_adapter_for_another_base_is_input_error(tiny):
     other = build_base(tiny["root"] / "other-base", seed=3)
     import json

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gates.core import InputError
@@ -193,6 +193,7 @@ def derive(value):
             "additionalProperties": False}
 
 
+@settings(deadline=None, max_examples=50)
 @given(json_values)
 def test_a_value_satisfies_its_derived_schema(value):
     from gates.json_parse import parse_strict
@@ -205,6 +206,7 @@ def test_a_value_satisfies_its_derived_schema(value):
     assert schema.problems(parsed) == []
 
 
+@settings(deadline=None, max_examples=50)
 @given(json_values, json_values)
 def test_fast_path_never_passes_what_jsonschema_rejects(value, other):
     schema = OutputSchema.from_dict(derive(value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gates import strict_json
@@ -254,6 +254,7 @@ def test_value_diff(expected, got, paths, reason):
 
 # --------------------------------------------------------------------------- properties
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.text(max_size=40), st.sampled_from([None, "eos", "length", "stop", "weird"])),
                 min_size=1, max_size=5))
 def test_any_outputs_never_raise(rows):
@@ -264,6 +265,7 @@ def test_any_outputs_never_raise(rows):
     assert all(f.code.startswith("JSON") for f in findings)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=80))
 def test_any_outputs_line_never_raises(text):
     got = strict_json.parse_output_line(text, 1, "out.jsonl")

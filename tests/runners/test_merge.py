@@ -112,8 +112,18 @@ def test_quantized_base_is_refused(tiny):
     assert not out.exists()
 
 
+def truncated_base(t):
+    base = t["root"] / "truncated-base"
+    if not base.exists():
+        shutil.copytree(t["base"], base)
+        data = (base / "model.safetensors").read_bytes()
+        (base / "model.safetensors").write_bytes(data[:-100])
+    return base, t["adapter"]
+
+
 BAD_INPUTS = [
     ("missing base", lambda t: (t["root"] / "nope", t["adapter"])),
+    ("corrupted base safetensors", truncated_base),
     ("missing adapter", lambda t: (t["base"], t["root"] / "nope")),
     ("a model folder is not an adapter", lambda t: (t["base"], t["base"])),
 ]

@@ -6,6 +6,7 @@ is active there through its ``pytest11`` entry point, as it is for users.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -22,6 +23,22 @@ pytest_plugins = ("pytester",)
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ci"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _lazy_imports_stay_loaded() -> None:
+    """pytester unloads the modules an inner run imported first; gates import yaml, jsonschema and
+    the gate modules lazily and cache objects built from them, so import them out here once."""
+    preflight.run_preflight(FIXTURES / "clean_project" / "sftgate.yaml")  # numpy, huggingface_hub, ...
+    with contextlib.suppress(Exception):
+        preflight.run_preflight(FIXTURES / "sftgate_invalid.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _not_under_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs must not annotate, or append fake reports to, this CI job's real step summary."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """An inner pytest run; hypothesis' plugin is left out, it re-imports itself on every run (2 s)."""
     return pytester.runpytest("-p", "no:hypothesispytest", *args)
@@ -32,7 +49,7 @@ def _junit(path: Path) -> list[ET.Element]:
 
 
 def _copy(pytester: pytest.Pytester, name: str, as_name: str | None = None) -> Path:
-    target = pytester.path / (as_name or name)
+    target = pytester.path / (as_name or Path(name).name)
     target.write_text((FIXTURES / name).read_text("utf-8"), "utf-8")
     return target
 
@@ -63,7 +80,7 @@ def _fake_report(path: object, **_: object) -> Report:
             ]
         if gate == "model-id":
             findings = [_WARN.finding("a warning on a passing gate", "job.json:model.name")]
-        reason = "boom: could not read" if status is Status.ERROR else ("no tokenizer" if status is Status.SKIP else None)
+        reason = "boom:\x07 could not read" if status is Status.ERROR else ("no tokenizer" if status is Status.SKIP else None)
         report.add(GateResult(gate, stage, status, 0.01, findings, required=required, reason=reason))
     return report
 
@@ -162,6 +179,33 @@ def test_foreign_config_through_the_model_id_gate(pytester, fixture, outcome, ru
     assert set(filter(None, (props.get("sftgate.rules") or "").split(","))) == rules, reason
     if rules:
         result.stdout.fnmatch_lines(["*MID003 dash_separated_id*"])
+
+
+PREFLIGHT_GATES = [
+    ("config", "model-id"), ("data", "dataset-schema"), ("data", "split-isolation"),
+    ("tokenizer", "prompt-alignment"), ("tokenizer", "eos"),
+]
+
+
+@pytest.mark.parametrize(
+    ("project", "failing", "reason"),
+    [
+        ("clean_project", set(), "a clean project: every gate that runs passes"),
+        ("eval_leak_exact", {"split-isolation"}, "an eval example in train fails split-isolation only"),
+    ],
+)
+def test_sftgate_config_gives_one_testcase_per_preflight_gate(pytester, project, failing, reason):
+    for name in ("sftgate.yaml", "train.jsonl", "eval.jsonl"):
+        _copy(pytester, f"{project}/{name}", name)
+    junit = pytester.path / "gates.xml"
+    result = _run(pytester, "--sftgate", "sftgate.yaml", f"--junitxml={junit}")
+    cases = _junit(junit)
+    assert [(c.get("classname", "").rsplit(".", 1)[-1], c.get("name")) for c in cases] == PREFLIGHT_GATES, reason
+    failed = {c.get("name") for c in cases if c.find("failure") is not None or c.find("error") is not None}
+    assert failed == failing, reason
+    assert result.ret == (pytest.ExitCode.TESTS_FAILED if failing else pytest.ExitCode.OK), reason
+    if failing:
+        result.stdout.fnmatch_lines(["*LEAK001 eval_leak_exact*"])
 
 
 def test_a_bad_config_is_a_collection_error_without_traceback(pytester):
@@ -303,3 +347,30 @@ def test_plugin_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_gpu_detection_needs_no_torch_import_without_a_driver():
+    import runners.pytest_plugin as plugin
+
+    if any(Path(p).exists() for p in plugin._GPU_DEVICE_FILES):
+        pytest.skip("this machine has a GPU driver: detection imports torch here")
+    code = "import sys, runners.pytest_plugin as p; print(p.cuda_available(), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("arg", "ret", "reason"),
+    [
+        ("missing.yaml", pytest.ExitCode.USAGE_ERROR, "a missing config is a usage error"),
+        ("empty_folder", pytest.ExitCode.USAGE_ERROR, "a folder without sftgate.yaml is a usage error"),
+        ("project", pytest.ExitCode.OK, "a folder with sftgate.yaml runs its gates"),
+    ],
+)
+def test_sftgate_option_takes_a_config_or_its_folder(pytester, fake_preflight, arg, ret, reason):
+    (pytester.path / "empty_folder").mkdir()
+    (pytester.path / "project").mkdir()
+    (pytester.path / "project" / "sftgate.yaml").write_text("model: {id: org/name}\n", "utf-8")
+    result = _run(pytester, "--sftgate", arg, "-k", "config")
+    assert result.ret == ret, reason
+    assert "Traceback" not in result.stdout.str() + result.stderr.str(), reason
