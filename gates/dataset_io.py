@@ -363,11 +363,12 @@ CHUNKS_PER_WORKER = 4
 _TASK: Any = None  # set before the pool forks: the workers inherit it (and whatever it closes over)
 
 
-def default_workers(source: DatasetSource) -> int:
-    """Worker processes for ``source``: one per CPU (at most 8) for a large JSONL file, else 1."""
+def default_workers(source: DatasetSource, *, min_bytes: int = PARALLEL_MIN_BYTES) -> int:
+    """Worker processes for ``source``: one per CPU (at most 8) for a JSONL file of ``min_bytes``
+    or more (less when each record costs more, e.g. tokenizing), else 1."""
     import os
 
-    if source.kind != "jsonl" or source.size < PARALLEL_MIN_BYTES or not _can_fork():
+    if source.kind != "jsonl" or source.size < min_bytes or not _can_fork():
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))

@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from gates.core import Finding, InputError, Rule, Severity
-from gates.dataset_io import DatasetSource, ReadIssue, default_workers, map_chunks, open_dataset
+from gates.dataset_io import (
+    PARALLEL_MIN_BYTES,
+    DatasetSource,
+    ReadIssue,
+    default_workers,
+    map_chunks,
+    open_dataset,
+)
 
 GATE = "dataset-schema"
 FORMATS = ("prompt_completion", "messages")
@@ -49,6 +56,7 @@ MAX_PER_RULE = 100
 MAX_DISTINCT_VALUES = 50  # a completion key with more distinct values is not an enum
 MAX_VALUE_KEYS = 20
 PERCENTILES = (5, 50, 95)
+TOKENS_PARALLEL_MIN_BYTES = 1024 * 1024
 
 _CONVERT_ALPACA = (
     "jq -c '{prompt: (.instruction + (if (.input // \"\") != \"\" then \"\\n\\n\" + .input else \"\" end)), "
@@ -538,7 +546,10 @@ def check(
     totals = {"records": 0, "valid": 0, "duplicates": 0}
     for role, source in sources:
         file_metrics: dict[str, Any] = {"file": source.display}
-        n_workers = default_workers(source) if workers is None else max(1, workers)
+        if workers is not None:
+            n_workers = max(1, workers)
+        else:  # tokenizing costs ~50x the checks per record: parallel from 1 MB on
+            n_workers = default_workers(source, min_bytes=TOKENS_PARALLEL_MIN_BYTES if tokens else PARALLEL_MIN_BYTES)
         yield from _check_file(source, _Context(schema, max_per_rule, tokens), fmt=format, workers=n_workers,
                                metrics=file_metrics)
         metrics[role] = file_metrics

@@ -29,6 +29,7 @@ transformers is never imported here: the functions take a tokenizer object.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import weakref
 from collections.abc import Iterable, Sequence
@@ -466,10 +467,13 @@ def _probe(tokenizer: Any, spec: PromptSpec) -> TurnProbe:
         prompt = apply_template(tokenizer, [user], spec, add_generation_prompt=True)
         full = apply_template(tokenizer, [user, assistant], spec, add_generation_prompt=False)
         convo = apply_template(tokenizer, [user, assistant, user2], spec, add_generation_prompt=False)
-        prompt_sys = apply_template(tokenizer, [system, user], spec, add_generation_prompt=True)
-        full_sys = apply_template(tokenizer, [system, user, assistant], spec, add_generation_prompt=False)
     except RenderError as exc:
         return TurnProbe("", (), (), "", True, True, error=str(exc))
+    try:  # some templates (Gemma's) refuse a system role: then there is nothing to compare
+        prompt_sys = apply_template(tokenizer, [system, user], spec, add_generation_prompt=True)
+        full_sys = apply_template(tokenizer, [system, user, assistant], spec, add_generation_prompt=False)
+    except RenderError:
+        prompt_sys = full_sys = ""
     specials = special_ids(tokenizer)
     end = full.rfind(PROBE_ASSISTANT)
     final_tail = full[end + len(PROBE_ASSISTANT):] if end >= 0 else ""
@@ -579,7 +583,7 @@ class DataScan:
         return sum(1 for r in self.records if r.kind == kind)
 
 
-_SCANS: dict[tuple[Any, ...], DataScan] = {}
+_SCANS: dict[tuple[Any, ...], tuple[Any, DataScan]] = {}  # key -> (weakref to the tokenizer, scan)
 
 
 def scan_data(
@@ -603,8 +607,8 @@ def scan_data(
 
     key = (id(tokenizer), file_signature(path), spec, max_seq_len, max_records, display)
     cached = _SCANS.get(key)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0]() is tokenizer:  # the same object, not a new one at a reused id
+        return cached[1]
     start = time.perf_counter()
     scan = DataScan(source=display or str(path), pad_id=pad_id_for(tokenizer), eos_ids=tuple(end_of_turn_ids(tokenizer, spec)))
     stats: dict[str, int] = {}
@@ -632,7 +636,8 @@ def scan_data(
     scan.skipped = stats.get("skipped", 0)
     scan.seconds = time.perf_counter() - start
     _SCANS.clear()
-    _SCANS[key] = scan
+    with contextlib.suppress(TypeError):  # not weak-referenceable: no memo
+        _SCANS[key] = (weakref.ref(tokenizer), scan)
     return scan
 
 

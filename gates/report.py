@@ -87,7 +87,9 @@ def render(report: Report, fmt: str, *, color: bool = False) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    import orjson
+
+    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode("utf-8") + "\n"
 
 
 def _paint(text: str, code: str, color: bool) -> str:

@@ -6,8 +6,10 @@ runner's own label construction and the configured collator: the thing to reach 
 Coloured on a TTY (trained green, masked grey, EOS bold; a masked EOS red), plain otherwise::
 
     train.jsonl:1  messages  21 tokens: 17 masked, 4 trained, ends with '<|im_end|>' (trained)
-         #      id  label    text
+         #      id  label    token (decoded text when it differs)
          0       4  masked   '<|im_start|>'
+         1     421  masked   'user'
+         2     211  masked   'Ċ' '\n'
         ...
         19       5  TRAINED  '<|im_end|>'  <- EOS/end of turn
 """
@@ -47,6 +49,7 @@ def format_encoded(
     eos = set(encoded.eos_ids)
     trained = sum(1 for label in labels if label != rendering.IGNORE_INDEX)
     last = next((i for i in range(len(labels) - 1, -1, -1) if labels[i] != rendering.IGNORE_INDEX), None)
+    pieces = rendering.token_strings(tokenizer, ids)
     texts = [tokenizer.decode([token_id]) for token_id in ids]
     if last is None:
         ending = "nothing is trained"
@@ -61,7 +64,7 @@ def format_encoded(
     head = f"{title}  " if title else ""
     lines = [
         f"{head}{len(ids)} tokens: {len(ids) - trained} masked, {trained} trained, {ending}",
-        f"  {'#':>5}  {'id':>7}  {'label':<8} text",
+        f"  {'#':>5}  {'id':>7}  {'label':<8} token (decoded text when it differs)",
     ]
     shown = range(len(ids))
     skip_from = skip_to = -1
@@ -83,7 +86,8 @@ def format_encoded(
             codes = (GREEN, BOLD) if is_trained else (RED, BOLD)
         if i == encoded.prompt_len and i > 0:
             lines.append(_paint(f"  {'':>5}  -- completion starts (prompt: {encoded.prompt_len} tokens) --", GREY, color=color))
-        lines.append(_paint(f"  {i:>5}  {ids[i]:>7}  {label:<8} {texts[i]!r}{note}", *codes, color=color))
+        shown = repr(pieces[i]) if pieces[i] == texts[i] else f"{pieces[i]!r} {texts[i]!r}"
+        lines.append(_paint(f"  {i:>5}  {ids[i]:>7}  {label:<8} {shown}{note}", *codes, color=color))
     return "\n".join(lines) + "\n"
 
 

@@ -199,10 +199,9 @@ def tokenizer_dir_from_config(config: Any) -> Path:
     :class:`GateSkipped` when no tokenizer is available offline, :class:`ConfigError` when a
     configured local path does not exist.
     """
-    for key in ("model.tokenizer", "model.id"):
-        value = config.get(key)
-        if not value:
-            continue
+    key = "model.tokenizer" if config.get("model.tokenizer") else "model.id"
+    value = config.get(key)
+    if value:
         local = config.path_of(key)
         if local is not None and local.is_dir():
             return local  # type: ignore[no-any-return]
@@ -211,10 +210,11 @@ def tokenizer_dir_from_config(config: Any) -> Path:
                 f"{config.location(key)}: {local} does not exist",
                 hint="paths in the config are relative to the config file",
             )
-        cached = hf_cache_snapshot(str(value), config.get("model.revision"))
+        revision = config.get("model.revision") if key == "model.id" else None
+        cached = hf_cache_snapshot(str(value), revision)
         if cached is not None:
             return cached
-    ident = config.get("model.tokenizer") or config.get("model.id")
+    ident = value
     raise GateSkipped(
         f"no tokenizer available offline: '{ident}' is not a local folder and not in the Hugging Face cache "
         "(set model.tokenizer to a local folder, or download it first: "

@@ -62,6 +62,8 @@ CASES = [
      "stop ids lack <|im_end|>"),
     ("stop-ids-mistral-no-config", "mistral_v3", {"generation_eos": None}, None, {}, [],
      "Mistral ends turns with EOS itself: the tokenizer's eos is enough"),
+    ("clean-no-system-role-tiny", "tiny", {"template": "chatml_no_system_role.jinja"}, None, {}, [],
+     "a template that refuses a system role (Gemma style) is not an error"),
     ("stop-token-not-trained-llama3", "llama3", {"template": "llama3_final_eos.jinja"}, None, {}, ["stop_token_not_trained"],
      "the last turn ends with <|end_of_text|>, earlier turns with <|eot_id|>"),
 ]

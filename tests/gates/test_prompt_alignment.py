@@ -73,6 +73,8 @@ CASES = [
      ["implicit_system_prompt"], "records without a system prompt get the default"),
     ("implicit-system-prompt-explicit", "tiny", {"template": "chatml_default_system.jinja"}, "clean_messages.jsonl", None,
      {"spec": PromptSpec(system="S")}, [], "an explicit system prompt: the default is never used"),
+    ("clean-no-system-role", "tiny", {"template": "chatml_no_system_role.jinja"}, None, None, {}, [],
+     "a template that refuses a system role (Gemma style) is not an error"),
     ("implicit-system-prompt-inference", "tiny", None, None, None,
      {"inference_spec": PromptSpec(chat_template=template_text("chatml_default_system.jinja"))},
      ["template_mismatch", "implicit_system_prompt"], "the serving template injects one"),

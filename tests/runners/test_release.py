@@ -338,3 +338,13 @@ def test_release_command_publish_error_exits_2_without_token(cli, monkeypatch):
 def test_release_command_publish_needs_a_repo(cli):
     result = cli("release", str(FIXTURES / "release" / "clean"), "--publish")
     assert result.code == 2
+
+
+def test_release_command_reads_the_config(cli, tmp_path):
+    config = tmp_path / "sftgate.yaml"
+    config.write_text("sftgate: 1\nmodel:\n  id: org/base\nrelease:\n  repo_id: my-org/from-config\n"
+                      "  require_pinned_revision: false\n")
+    result = cli("release", str(FIXTURES / "release" / "unpinned_base_revision"), "--config", str(config),
+                 "--publish", "--format", "json")
+    assert result.code == 0 and result.rules() == ["unpinned_base_revision"]  # a warning under this config
+    assert result.report["artifacts"]["publish"].endswith("my-org/from-config")
