@@ -233,8 +233,10 @@ def bound_evidence(value: Mapping[str, Any]) -> dict[str, Any]:
 def _bound(value: Any, depth: int) -> Any:
     if isinstance(value, enum.Enum):
         value = value.value
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):  # beyond 64 bits, JSON consumers (and orjson) lose it: keep it as text
+        return value if -(2**63) <= value < 2**63 else str(value)
     if isinstance(value, float):
         return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
     if isinstance(value, str):

@@ -14,7 +14,8 @@ counted (:attr:`DatasetSource.counts`). Only a file that cannot be read at all r
             ...
 
 JSONL is parsed with ``orjson`` (about twice as fast as ``json``; a line ``orjson`` rejects is
-re-checked with ``json`` so that the report names the problem precisely). Parquet files and
+re-checked with ``json`` so that the report names the problem precisely; like ``orjson``, integers
+beyond 64 bits come out as floats, which no check here depends on). Parquet files and
 ``datasets.Dataset.save_to_disk`` folders are read in Arrow batches (``pyarrow`` / ``datasets``,
 imported only for them); their location is the 1-based row number, and a ``null`` that Arrow
 stores for a key a record did not have is dropped, so Arrow rows look like the JSON they came from.

@@ -72,3 +72,7 @@ def test_what_blocks_promotion(status, required, blocks):
     result = GateResult("g", Stage.DATA, status, 0.0, required=required)
     assert result.blocks is blocks
     assert result.passed is (status is Status.PASS)
+
+
+def test_huge_integers_survive_as_text():
+    assert bound_evidence({"n": 10**30, "m": 5}) == {"n": str(10**30), "m": 5}
