@@ -59,7 +59,7 @@ class DatasetSource:
     path: Path
     display: str
     kind: str  # "jsonl" | "json" | "parquet" | "arrow"
-    progress: bool = False
+    progress: Any = False  # True (a bar on stderr), a stream for the bar, or False
     counts: dict[str, int] = field(default_factory=dict)
     blank_lines: list[int] = field(default_factory=list)  # the first 20 blank lines
 
@@ -258,8 +258,11 @@ class DatasetSource:
                 bar.close()
 
 
-def open_dataset(path: str | Path, *, display: str | None = None, progress: bool = False) -> DatasetSource:
-    """A :class:`DatasetSource` for ``path``; InputError when it is missing or of an unknown kind."""
+def open_dataset(path: str | Path, *, display: str | None = None, progress: Any = False) -> DatasetSource:
+    """A :class:`DatasetSource` for ``path``; InputError when it is missing or of an unknown kind.
+
+    ``progress``: a tqdm bar for large files, on stderr (``True``) or on the given stream.
+    """
     p = Path(path)
     shown = display or str(path)
     if not p.exists():
@@ -309,9 +312,10 @@ def _progress_bar(source: DatasetSource, *, rows: bool = False) -> Any:
         return None
     from tqdm import tqdm
 
+    stream = sys.stderr if source.progress is True else source.progress
     if rows:
-        return tqdm(desc=source.path.name, unit=" rows", file=sys.stderr, leave=False)
-    return tqdm(total=size, desc=source.path.name, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+        return tqdm(desc=source.path.name, unit=" rows", file=stream, leave=False)
+    return tqdm(total=size, desc=source.path.name, unit="B", unit_scale=True, file=stream, leave=False)
 
 
 def _snippet(raw: bytes | str, limit: int = SNIPPET) -> str:

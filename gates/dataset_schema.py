@@ -520,7 +520,7 @@ def check(
     tokenizer: str | Path | None = None,
     max_seq_len: int | None = None,
     prompt: Any = None,
-    progress: bool = False,
+    progress: Any = False,
     max_per_rule: int = MAX_PER_RULE,
     workers: int | None = None,
     metrics: dict[str, Any] | None = None,
@@ -882,13 +882,16 @@ def from_config(config: Any) -> dict[str, Any] | None:
 
 
 def local_tokenizer(config: Any) -> Path | None:
-    """The tokenizer folder the config names and that exists offline, else None (no token stats)."""
-    from gates.core import GateSkipped
+    """The tokenizer folder the config names and that exists offline, else None (no token stats).
+
+    A tokenizer that is missing is the tokenizer gates' finding; the data checks run without it.
+    """
+    from gates.core import ConfigError, GateSkipped
     from gates.tokenizer_io import tokenizer_dir_from_config
 
     try:
         return tokenizer_dir_from_config(config)
-    except GateSkipped:
+    except (GateSkipped, ConfigError):
         return None
 
 

@@ -213,6 +213,7 @@ def _data_findings(
         "records": total,
         "skipped_records": scan.skipped + scan.unrenderable + scan.no_completion,
         "scan_seconds": round(scan.seconds, 3),
+        "scan_workers": scan.workers,
         "records_per_second": round(total / scan.seconds, 1) if scan.seconds > 0 else None,
         "counts": {
             "eos_not_appended": len(not_appended),

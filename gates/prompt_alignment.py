@@ -187,6 +187,7 @@ def _data_findings(tok: Any, scan: rendering.DataScan, metrics: dict[str, Any]) 
         "records": total,
         "skipped_records": scan.skipped + scan.unrenderable + scan.no_completion,
         "scan_seconds": round(scan.seconds, 3),
+        "scan_workers": scan.workers,
         "records_per_second": round(total / scan.seconds, 1) if scan.seconds > 0 else None,
         "prompt_not_prefix_rate": round(len(not_prefix) / total, 6) if total else 0.0,
         "double_bos_rate": round(len(doubled) / total, 6) if total else 0.0,

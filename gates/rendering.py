@@ -578,12 +578,43 @@ class DataScan:
     pad_id: int = 0
     eos_ids: tuple[int, ...] = ()
     seconds: float = 0.0
+    workers: int = 1
 
     def count(self, kind: str) -> int:
         return sum(1 for r in self.records if r.kind == kind)
 
 
 _SCANS: dict[tuple[Any, ...], tuple[Any, DataScan]] = {}  # key -> (weakref to the tokenizer, scan)
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # smaller files are scanned in-process
+MAX_WORKERS = 8
+
+
+def worker_count(path: str | Path, workers: int | None = None) -> int:
+    """Processes for a scan: ``workers``, else ``SFTGATE_WORKERS``, else one per CPU (at most 8)
+    for files of 4 MB or more; 1 where ``fork`` is not available or CUDA is initialised."""
+    import multiprocessing
+    import os
+    import sys
+
+    # No fork where it is unsafe: no fork start method, or CUDA already initialised in this process.
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    if "fork" not in multiprocessing.get_all_start_methods() or (cuda is not None and cuda.is_initialized()):
+        return 1
+    if workers is None:
+        env = os.environ.get("SFTGATE_WORKERS", "").strip()
+        if env.isdigit():
+            workers = int(env)
+        else:
+            try:
+                size = Path(path).stat().st_size if Path(path).is_file() else 0
+            except OSError:
+                size = 0
+            if size < PARALLEL_MIN_BYTES:
+                return 1
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            workers = min(cpus, MAX_WORKERS)
+    return max(1, workers)
 
 
 def scan_data(
@@ -596,9 +627,12 @@ def scan_data(
     display: str | None = None,
     batch_size: int = 256,
     progress: bool = False,
+    workers: int | None = None,
 ) -> DataScan:
     """Encode every record of ``path`` as training does and collect what the gates check.
 
+    ``max_records`` stops after the first N records of the file. Large files are scanned by
+    :func:`worker_count` forked processes (rendering is pure Python); the result is the same.
     Memoised for the last file, so the prompt-alignment and EOS gates share one pass.
     """
     import time
@@ -612,33 +646,90 @@ def scan_data(
     start = time.perf_counter()
     scan = DataScan(source=display or str(path), pad_id=pad_id_for(tokenizer), eos_ids=tuple(end_of_turn_ids(tokenizer, spec)))
     stats: dict[str, int] = {}
-    batch: list[tuple[int, str, Texts]] = []
-    for line, record in iter_records(path, stats, display=display, progress=progress):
-        if max_records is not None and len(scan.records) + len(batch) >= max_records:
-            break
-        try:
-            texts = render_texts(tokenizer, record, spec)
-        except RenderError as exc:
-            scan.unrenderable += 1
-            if len(scan.unrenderable_samples) < DETAIL_LIMIT:
-                scan.unrenderable_samples.append((line, str(exc)))
-            continue
-        if texts.full is None:
-            scan.no_completion += 1
-            continue
-        kind = "prompt_completion" if texts.add_special_tokens else "messages"
-        batch.append((line, kind, texts))
-        if len(batch) >= batch_size:
-            _scan_batch(tokenizer, batch, spec, max_seq_len, scan)
-            batch = []
-    if batch:
-        _scan_batch(tokenizer, batch, spec, max_seq_len, scan)
+
+    def chunks() -> Any:
+        chunk: list[tuple[int, dict[str, Any]]] = []
+        for seen, (line, record) in enumerate(iter_records(path, stats, display=display, progress=progress)):
+            if max_records is not None and seen >= max_records:
+                break
+            chunk.append((line, record))
+            if len(chunk) >= batch_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    n = scan.workers = worker_count(path, workers)
+    parts = _scan_parallel(tokenizer, spec, max_seq_len, chunks(), n) if n > 1 else (
+        _scan_chunk(tokenizer, spec, max_seq_len, chunk) for chunk in chunks()
+    )
+    for part in parts:
+        scan.records.extend(part.records)
+        scan.unrenderable += part.unrenderable
+        scan.no_completion += part.no_completion
+        room = DETAIL_LIMIT - len(scan.unrenderable_samples)
+        scan.unrenderable_samples.extend(part.unrenderable_samples[:max(room, 0)])
+        for line, detail in part.details.items():
+            if len(scan.details) < DETAIL_LIMIT:
+                scan.details[line] = detail
     scan.skipped = stats.get("skipped", 0)
     scan.seconds = time.perf_counter() - start
     _SCANS.clear()
     with contextlib.suppress(TypeError):  # not weak-referenceable: no memo
         _SCANS[key] = (weakref.ref(tokenizer), scan)
     return scan
+
+
+def _scan_chunk(
+    tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, chunk: list[tuple[int, dict[str, Any]]]
+) -> DataScan:
+    part = DataScan(source="", pad_id=pad_id_for(tokenizer))
+    batch: list[tuple[int, str, Texts]] = []
+    for line, record in chunk:
+        try:
+            texts = render_texts(tokenizer, record, spec)
+        except RenderError as exc:
+            part.unrenderable += 1
+            if len(part.unrenderable_samples) < DETAIL_LIMIT:
+                part.unrenderable_samples.append((line, str(exc)))
+            continue
+        if texts.full is None:
+            part.no_completion += 1
+            continue
+        batch.append((line, "prompt_completion" if texts.add_special_tokens else "messages", texts))
+    if batch:
+        _scan_batch(tokenizer, batch, spec, max_seq_len, part)
+    return part
+
+
+_FORKED: tuple[Any, PromptSpec, int | None] | None = None  # what forked scan workers inherit
+
+
+def _scan_forked(chunk: list[tuple[int, dict[str, Any]]]) -> DataScan:
+    assert _FORKED is not None, "scan worker started without its tokenizer"
+    tokenizer, spec, max_seq_len = _FORKED
+    return _scan_chunk(tokenizer, spec, max_seq_len, chunk)
+
+
+def _scan_parallel(tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, chunks: Any, workers: int) -> Any:
+    """Scan chunks in ``workers`` forked processes, in order. The workers inherit the tokenizer."""
+    import multiprocessing
+    import os
+
+    global _FORKED
+    _FORKED = (tokenizer, spec, max_seq_len)
+    saved = os.environ.get("TOKENIZERS_PARALLELISM")
+    # Each worker is one process of N: no Rust thread pool inside, and no fork warning from tokenizers.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_scan_forked, chunks)
+    finally:
+        _FORKED = None
+        if saved is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = saved
 
 
 def _scan_batch(

@@ -533,11 +533,8 @@ def _match_ngrams(h: Any, rec: Any, line_arr: Any, index: EvalIndex, res: ScanRe
     res.first_line[uniq_ng[unset]] = line_arr[rec[first[unset]]]
 
 
-def ngram_leaks(index: EvalIndex, res: ScanResult, *, common: int) -> dict[int, tuple[int, int, int]]:
-    """``eval idx -> (n-gram index, first train line, shared n-grams)`` for n-gram leaks.
-
-    Per eval record, the reported n-gram is the rarest in train among those not common.
-    """
+def ngram_leaks(index: EvalIndex, res: ScanResult, *, common: int) -> dict[int, list[int]]:
+    """``eval idx -> indexes of its n-grams found in train`` (the common ones left out)."""
     import numpy as np
 
     if index.ngrams is None or not len(index.ngrams):
@@ -548,15 +545,11 @@ def ngram_leaks(index: EvalIndex, res: ScanResult, *, common: int) -> dict[int, 
         return {}
     ng = index.ng_pair_ngram[sel]
     ev = index.ng_pair_eval[sel]
-    df = res.train_df[ng]
-    order = np.lexsort((ng, df, ev))  # by eval record, then rarest, then n-gram index
+    order = np.lexsort((ng, ev))
     ev, ng = ev[order], ng[order]
     starts = np.flatnonzero(np.r_[True, ev[1:] != ev[:-1]])
-    shared = np.diff(np.r_[starts, len(ev)])
-    out: dict[int, tuple[int, int, int]] = {}
-    for e, g, s in zip(ev[starts].tolist(), ng[starts].tolist(), shared.tolist(), strict=True):
-        out[e] = (g, int(res.first_line[g]), s)
-    return out
+    ends = np.r_[starts[1:], len(ev)]
+    return {int(ev[a]): ng[a:b].tolist() for a, b in zip(starts, ends, strict=True)}
 
 
 # --------------------------------------------------------------------------- the gate
@@ -570,7 +563,7 @@ def check(
     group_key: str | None = None,
     ngram: int = DEFAULT_NGRAM,
     ngram_common: int = NGRAM_COMMON,
-    progress: bool = False,
+    progress: Any = False,
     max_per_rule: int = MAX_PER_RULE,
     workers: int | None = None,
     metrics: dict[str, Any] | None = None,
@@ -619,7 +612,7 @@ def check(
 
     t_loc = train_source.location
     leaked = set(res.best) | set(ng_leaks)
-    ngram_wanted = {index.lines[e]: ng_leaks[e][0] for e in ng_leaks if e not in res.best}
+    ngram_wanted = {index.lines[e]: ng_leaks[e] for e in ng_leaks if e not in res.best}
     ngram_text = _recover_ngrams(index, ngram_wanted) if ngram_wanted else {}
     if eval_source is not None:
         e_loc = eval_source.location
@@ -634,8 +627,8 @@ def check(
                 f = emit(rule, f"eval record {what} ({t_loc(tline)})", e_loc(eline), eline if line_based else None,
                          {"train": t_loc(tline), "eval": e_loc(eline), "train_matches": n_train})
             else:
-                g, tline, shared = ng_leaks[e]
-                text = ngram_text.get(eline, "")
+                g, text = ngram_text.get(eline, (ng_leaks[e][0], ""))
+                tline, shared = int(res.first_line[g]), len(ng_leaks[e])
                 f = emit("eval_leak_ngram", f"eval record shares the {ngram}-gram {text!r} with {t_loc(tline)}",
                          e_loc(eline), eline if line_based else None,
                          {"train": t_loc(tline), "eval": e_loc(eline), "ngram": text, "n": ngram,
@@ -683,9 +676,12 @@ def check(
         metrics["records_without_text"] = {"train": res.skipped, "eval": index.skipped}
 
 
-def _recover_ngrams(index: EvalIndex, wanted: dict[int, int]) -> dict[int, str]:
-    """The text of the reported n-gram of each wanted eval line (re-reads eval; eval is the small side)."""
-    out: dict[int, str] = {}
+def _recover_ngrams(index: EvalIndex, wanted: dict[int, list[int]]) -> dict[int, tuple[int, str]]:
+    """For each wanted eval line: the first of its shared n-grams in text order, and its words.
+
+    Re-reads eval (the small side): only hashes were kept.
+    """
+    out: dict[int, tuple[int, str]] = {}
     if index.source is None:
         return out
     targets = dict(sorted(wanted.items())[: 2 * MAX_PER_RULE])
@@ -695,12 +691,12 @@ def _recover_ngrams(index: EvalIndex, wanted: dict[int, int]) -> dict[int, str]:
         ex = extract(obj)
         if ex is None:
             continue
+        shared = {int(index.ngrams[g]): g for g in targets[line]}
         word_list = record_words(*ex)
-        hashes = batch_hashes([ex], index.n).ngrams.tolist()
-        want = int(index.ngrams[targets[line]])
-        if want in hashes:
-            i = hashes.index(want)
-            out[line] = " ".join(word_list[i : i + index.n])
+        for i, h in enumerate(batch_hashes([ex], index.n).ngrams.tolist()):
+            if h in shared:
+                out[line] = (shared[h], " ".join(word_list[i : i + index.n]))
+                break
         if len(out) == len(targets):
             break
     return out

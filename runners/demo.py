@@ -111,10 +111,12 @@ def make_data(seed: int = 0, *, n_train: int = N_TRAIN, n_eval: int = N_EVAL, n_
         sentence, value = _person(rng, words, *rng.choice(seen))
         train.append({"messages": [{"role": "user", "content": sentence},
                                    {"role": "assistant", "content": _answer(value)}]})
-    for _ in range(n_train):  # raw text for the base-training step: sentences and notes, no JSON
+    for _ in range(n_train):  # raw text for the base-training step: prose answers, and JSON on its own
         sentence, value = _person(rng, words, *rng.choice(seen))
-        note = f"{sentence} name={value['name']} age={value['age']} city={value['city']} job={value['job']}"
-        pretrain.append(note)
+        prose = f"{value['name']} is {value['age']}, a {value['job']} in {value['city']}."
+        pretrain.append(f"<|im_start|>user\n{sentence}<|im_end|>\n<|im_start|>assistant\n{prose}<|im_end|>\n")
+        _, other = _person(rng, words, *rng.choice(seen))
+        pretrain.append(_answer(other))
     evals = []
     for first, last in held[:n_eval]:
         sentence, value = _person(rng, words, first, last)

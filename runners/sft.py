@@ -468,6 +468,7 @@ def train(
         train_dataset=data.remove_columns(["truncated", "supervised"]),
         callbacks=[_loss_logger(losses, say)],
     )
+    _quiet_callbacks(trainer, progress)
     start = time.perf_counter()
     try:
         with quiet_transformers(progress):
@@ -500,6 +501,15 @@ def clean_record(value: Any) -> Any:
     if isinstance(value, list):
         return [clean_record(v) for v in value]
     return value
+
+
+def _quiet_callbacks(trainer: Any, progress: bool) -> None:
+    """stdout carries the report: drop the Trainer's log printer (and its bar unless progress is on)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    if not progress:
+        trainer.remove_callback(ProgressCallback)
 
 
 def _distributed() -> bool:

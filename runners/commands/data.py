@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, io: IO) -> Report:
                        (args.output_schema, "--output-schema"), (args.tokenizer, "--tokenizer"),
                        (args.expectations_suite, "--expectations-suite")):
         _must_exist(path, what)
-    progress = io.progress_enabled(args.quiet)
+    progress = io.stderr if io.progress_enabled(args.quiet) else False
     workers = args.workers or None
     report = Report(command="data " + args.train)
     schema = args.output_schema

@@ -171,6 +171,26 @@ def test_end_of_turn_ids_follow_the_spec_template(folders):
     assert rendering.end_of_turn_ids(t, broken) == [t.eos_token_id]
 
 
+@pytest.mark.parametrize("data", ["clean_messages.jsonl", "prompt_not_prefix.jsonl", "double_bos.jsonl"])
+def test_parallel_scan_equals_the_serial_scan(folders, fixtures_dir, data):
+    """Forked scan workers give exactly the in-process result (records, details, counts)."""
+    t = tok(folders, "mistral_v3")
+    path = fixtures_dir / "tokenizer" / data
+    serial = rendering.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
+    rendering._SCANS.clear()
+    parallel = rendering.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=2, batch_size=1)
+    rendering._SCANS.clear()
+    assert parallel.workers == 2 and serial.workers == 1
+    assert parallel.records == serial.records and parallel.details == serial.details
+    assert (parallel.skipped, parallel.unrenderable, parallel.no_completion) == (serial.skipped, serial.unrenderable, serial.no_completion)
+
+
+def test_max_records_stops_early(folders, fixtures_dir):
+    scan = rendering.scan_data(tok(folders, "tiny"), fixtures_dir / "tokenizer" / "clean_messages.jsonl", PromptSpec(), max_records=2)
+    rendering._SCANS.clear()
+    assert [r.line for r in scan.records] == [1, 2]
+
+
 # --------------------------------------------------------------------------- specs and rendering
 
 
@@ -325,3 +345,14 @@ def test_odd_unicode_never_raises(folders, user, assistant, prompt):
     rendering.encode_example(t, {"prompt": prompt, "completion": assistant}, PromptSpec(system=user))
     assert rendering.token_strings(t, enc.input_ids)
 
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(ODD, min_size=1, max_size=4), special=st.booleans())
+@pytest.mark.parametrize("family", ["tiny", "mistral_v3"])
+def test_backend_fast_path_equals_the_transformers_call(folders, family, texts, special):
+    """The direct Rust-backend encoding is exactly ``tokenizer(texts)["input_ids"]``."""
+    t = tok(folders, family)
+    assert rendering._backend(t) is not None
+    expected = [list(ids) for ids in t(texts, add_special_tokens=special)["input_ids"]]
+    assert rendering._encode(t, texts, special) == expected

@@ -1,0 +1,224 @@
+"""Benchmark: ``sftgate data`` on 1M records against a stdlib ``json.loads`` loop, plus tokenizing.
+
+Part 1 (no tokenizer): 1M prompt/completion records (about 300 MB: a shared 15-word instruction,
+a 25-45 word review, a JSON completion) and 100k eval records with planted leaks (exact,
+normalised, same prompt, shared 13-gram), checked with an output schema:
+
+    sftgate data train.jsonl --eval eval.jsonl --output-schema schema.json --format json --quiet
+
+runs in a child process (its wall time and, through ``wait4``, its peak RSS, workers included)
+against the baseline, a loop that only ``json.loads`` every line of both files. Targets: at most
+3x the baseline's time, peak RSS under 1 GB; the planted leaks must all be found.
+
+Part 2 (tokenizer): 220k chat records through the Mistral v3 SentencePiece tokenizer that
+mistral-common ships (converted offline by ``fixtures.tokenizers``), token lengths and
+``too_long`` with ``--max-seq-len``: records/s (the bar: about 7k/s, mistral-finetune's
+``validate_data`` on this machine class).
+
+    .venv/bin/python benchmarks/bench_data.py                      # both parts, full size
+    .venv/bin/python benchmarks/bench_data.py --records 200000 --eval-records 20000 --chat-records 20000
+    .venv/bin/python benchmarks/bench_data.py --skip-tokenizer --workers 1   # one process
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+INSTRUCTION = "Classify the sentiment of the following product review and answer with a JSON object only."
+LABELS = ("positive", "negative", "neutral")
+SCHEMA = {
+    "type": "object",
+    "properties": {"label": {"enum": list(LABELS)}, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
+    "required": ["label", "score"],
+    "additionalProperties": False,
+}
+PLANTED = 50  # of each leak kind
+CHAT_WORDS = ("the of and to in is you that it he was for on are as with his they at be this have from or one had "
+              "by word but not what all were we when your can said there use an each which she do how their if will "
+              "up other about out many then them these so some her would make like him into time has look two more")
+
+
+def _vocab(rng, size: int = 30000) -> list[str]:  # type: ignore[no-untyped-def]
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "qui", "bra", "den", "fol", "gar", "hin",
+                 "jor", "mel", "nor", "pas", "ril", "sto", "tam", "ver", "wil"]
+    words: set[str] = set()
+    while len(words) < size:
+        n = int(rng.integers(1, 4))
+        words.add("".join(syllables[int(i)] for i in rng.integers(0, len(syllables), n)))
+    return sorted(words)
+
+
+def _reviews(rng, vocab: list[str], n: int) -> list[str]:  # type: ignore[no-untyped-def]
+    lengths = rng.integers(25, 46, n)
+    idx = rng.integers(0, len(vocab), int(lengths.sum()))
+    out, pos = [], 0
+    for length in lengths.tolist():
+        out.append(" ".join(vocab[i] for i in idx[pos : pos + length].tolist()) + ".")
+        pos += length
+    return out
+
+
+def _record(review: str, label: str, score: int) -> dict[str, str]:
+    return {"prompt": f"{INSTRUCTION}\n\nReview: {review}",
+            "completion": json.dumps({"label": label, "score": score})}
+
+
+def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> dict[str, int]:
+    """Write train.jsonl, eval.jsonl and schema.json; return the planted leaks per rule."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab = _vocab(rng)
+    labels = rng.integers(0, 3, records + eval_records).tolist()
+    scores = rng.integers(1, 6, records + eval_records).tolist()
+    planted: list[tuple[int, dict[str, str]]] = []  # eval position -> record
+    with (folder / "train.jsonl").open("w") as fh:
+        done = 0
+        chunk = 100_000
+        while done < records:
+            n = min(chunk, records - done)
+            for k, review in enumerate(_reviews(rng, vocab, n)):
+                i = done + k
+                rec = _record(review, LABELS[labels[i]], scores[i])
+                fh.write(json.dumps(rec) + "\n")
+                kind = i % 20_000
+                if i < 4 * PLANTED * 20_000 and kind == 7:
+                    planted.append((i // 20_000, rec))
+            done += n
+    evals = [_record(r, LABELS[labels[records + i]], scores[records + i])
+             for i, r in enumerate(_reviews(np.random.default_rng(seed + 1), vocab, eval_records))]
+    counts = {"eval_leak_exact": 0, "eval_leak_normalized": 0, "eval_leak_prompt": 0, "eval_leak_ngram": 0}
+    for j, (_, rec) in enumerate(planted):
+        slot = 1000 + j * (eval_records - 2000) // max(len(planted), 1)
+        kind = ("eval_leak_exact", "eval_leak_normalized", "eval_leak_prompt", "eval_leak_ngram")[j % 4]
+        review = rec["prompt"].split("Review: ", 1)[1]
+        if kind == "eval_leak_exact":
+            leak = dict(rec)
+        elif kind == "eval_leak_normalized":
+            leak = {**rec, "prompt": rec["prompt"].upper().replace(".", " !")}
+        elif kind == "eval_leak_prompt":
+            label = json.loads(rec["completion"])["label"]
+            other = LABELS[(LABELS.index(label) + 1) % 3]
+            leak = {**rec, "completion": json.dumps({"label": other, "score": 3})}
+        else:
+            words = review.split()
+            leak = _record("totally different start " + " ".join(words[5:20]) + " and another ending", "neutral", 3)
+        evals[slot] = leak
+        counts[kind] += 1
+    with (folder / "eval.jsonl").open("w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in evals)
+    (folder / "schema.json").write_text(json.dumps(SCHEMA))
+    return counts
+
+
+def baseline(paths: list[Path]) -> float:
+    start = time.perf_counter()
+    for path in paths:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                json.loads(line)
+    return time.perf_counter() - start
+
+
+def run_child(argv: list[str]) -> tuple[float, int, str, int]:
+    """(wall seconds, peak RSS in bytes of the child and its workers, stdout, exit code)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss * 1024, out, proc.returncode
+
+
+def make_chat(folder: Path, n: int, seed: int = 2) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = CHAT_WORDS.split()
+    path = folder / "chat.jsonl"
+    with path.open("w") as fh:
+        for i in range(n):
+            def text(k: int) -> str:
+                return " ".join(words[j] for j in rng.integers(0, len(words), k).tolist())
+            msgs = [{"role": "user", "content": text(int(rng.integers(20, 80)))},
+                    {"role": "assistant", "content": text(int(rng.integers(10, 60)))}]
+            if i % 3 == 0:
+                msgs += [{"role": "user", "content": text(15)}, {"role": "assistant", "content": text(25)}]
+            fh.write(json.dumps({"messages": msgs}) + "\n")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--eval-records", type=int, default=100_000)
+    parser.add_argument("--chat-records", type=int, default=220_000)
+    parser.add_argument("--workers", type=int, help="pass --workers N to sftgate data (default: its own choice)")
+    parser.add_argument("--skip-tokenizer", action="store_true")
+    parser.add_argument("--keep", metavar="DIR", help="generate into DIR (reused when it has the files)")
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory(prefix="sftgate-bench-")
+    folder = Path(args.keep) if args.keep else Path(tmp.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"cpus: {len(os.sched_getaffinity(0))}, python {sys.version.split()[0]}, data in {folder}")
+    start = time.perf_counter()
+    planted = make_data(folder, args.records, args.eval_records)
+    train, evals = folder / "train.jsonl", folder / "eval.jsonl"
+    size = (train.stat().st_size + evals.stat().st_size) / 1e6
+    print(f"generated {args.records:,} + {args.eval_records:,} records, {size:.0f} MB, "
+          f"in {time.perf_counter() - start:.1f}s; planted {planted}")
+
+    argv = [sys.executable, "-m", "runners.cli", "data", str(train), "--eval", str(evals),
+            "--output-schema", str(folder / "schema.json"), "--format", "json", "--quiet"]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    base = baseline([train, evals])
+    wall, rss, out, code = run_child(argv)
+    base2 = baseline([train, evals])
+    base = min(base, base2)
+    report = json.loads(out)
+    gates = {g["gate"]: g for g in report["gates"]}
+    leaks = gates["split-isolation"]["metrics"].get("leaks", {})
+    ok_leaks = all(leaks.get(rule, 0) == n for rule, n in planted.items())
+    print(f"baseline json.loads loop: {base:.2f}s")
+    print(f"sftgate data: {wall:.2f}s (exit {code}) = {wall / base:.2f}x the baseline (target <= 3x); "
+          f"dataset-schema {gates['dataset-schema']['seconds']:.2f}s, "
+          f"split-isolation {gates['split-isolation']['seconds']:.2f}s, "
+          f"workers {gates['dataset-schema']['metrics']['train'].get('workers', 1)}")
+    print(f"peak RSS: {rss / 2**20:.0f} MiB (target < 1024 MiB)")
+    print(f"leaks found {leaks} vs planted {planted}: {'all found' if ok_leaks else 'MISMATCH'}")
+
+    if not args.skip_tokenizer:
+        from fixtures.tokenizers import build_mistral_v3
+
+        tok = build_mistral_v3(folder / "mistral-v3")
+        chat = make_chat(folder, args.chat_records)
+        argv = [sys.executable, "-m", "runners.cli", "data", str(chat), "--tokenizer", str(tok),
+                "--max-seq-len", "160", "--format", "json", "--quiet"]
+        if args.workers:
+            argv += ["--workers", str(args.workers)]
+        wall, rss, out, code = run_child(argv)
+        gate = json.loads(out)["gates"][0]
+        metrics = gate["metrics"]
+        print(f"tokenizer (Mistral v3, {args.chat_records:,} chat records): {wall:.2f}s wall incl. start-up "
+              f"= {args.chat_records / wall:,.0f} records/s; gate {gate['seconds']:.2f}s = "
+              f"{args.chat_records / gate['seconds']:,.0f} records/s (bar ~7,000/s); peak RSS {rss / 2**20:.0f} MiB; "
+              f"tokens {metrics['train']['tokens']}, too_long {metrics.get('too_long')} "
+              f"({metrics.get('too_long_pct')}%)")
+    tmp.cleanup()
+    return 0 if ok_leaks else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
