@@ -53,7 +53,7 @@ def _vocab(rng, size: int = 30000) -> list[str]:  # type: ignore[no-untyped-def]
                  "jor", "mel", "nor", "pas", "ril", "sto", "tam", "ver", "wil"]
     words: set[str] = set()
     while len(words) < size:
-        n = int(rng.integers(1, 4))
+        n = int(rng.integers(2, 5))  # 24^2 + 24^3 + 24^4 distinct words: plenty
         words.add("".join(syllables[int(i)] for i in rng.integers(0, len(syllables), n)))
     return sorted(words)
 
@@ -82,6 +82,7 @@ def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> d
     labels = rng.integers(0, 3, records + eval_records).tolist()
     scores = rng.integers(1, 6, records + eval_records).tolist()
     planted: list[tuple[int, dict[str, str]]] = []  # eval position -> record
+    stride = max(records // (4 * PLANTED), 1)
     with (folder / "train.jsonl").open("w") as fh:
         done = 0
         chunk = 100_000
@@ -91,9 +92,8 @@ def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> d
                 i = done + k
                 rec = _record(review, LABELS[labels[i]], scores[i])
                 fh.write(json.dumps(rec) + "\n")
-                kind = i % 20_000
-                if i < 4 * PLANTED * 20_000 and kind == 7:
-                    planted.append((i // 20_000, rec))
+                if i % stride == 7 and len(planted) < 4 * PLANTED:
+                    planted.append((i, rec))
             done += n
     evals = [_record(r, LABELS[labels[records + i]], scores[records + i])
              for i, r in enumerate(_reviews(np.random.default_rng(seed + 1), vocab, eval_records))]

@@ -290,9 +290,10 @@ def _backend(tokenizer: Any) -> Any:
         from transformers.tokenization_utils_tokenizers import TokenizersBackend
     except ImportError:  # pragma: no cover - transformers 4
         return None
-    backend = getattr(tokenizer, "_tokenizer", None)
+    backend: Any = getattr(tokenizer, "_tokenizer", None)
     if (
-        not isinstance(tokenizer, TokenizersBackend)
+        backend is None
+        or not isinstance(tokenizer, TokenizersBackend)
         or type(tokenizer)._encode_plus is not TokenizersBackend._encode_plus
         or type(tokenizer).__call__ is not TokenizersBackend.__call__
         or getattr(tokenizer, "split_special_tokens", False)

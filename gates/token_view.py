@@ -66,12 +66,11 @@ def format_encoded(
         f"{head}{len(ids)} tokens: {len(ids) - trained} masked, {trained} trained, {ending}",
         f"  {'#':>5}  {'id':>7}  {'label':<8} token (decoded text when it differs)",
     ]
-    shown = range(len(ids))
     skip_from = skip_to = -1
     if max_tokens is not None and len(ids) > max_tokens:
         tail = int(max_tokens * _TAIL)
         skip_from, skip_to = max_tokens - tail, len(ids) - tail
-    for i in shown:
+    for i in range(len(ids)):
         if skip_from <= i < skip_to:
             if i == skip_from:
                 lines.append(_paint(f"  {'…':>5}  {skip_to - skip_from} tokens not shown (--max-tokens)", GREY, color=color))

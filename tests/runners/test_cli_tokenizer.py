@@ -119,3 +119,29 @@ def test_help_does_not_import_transformers():
             "main(['tokenizer', '--help'], io.StringIO(), io.StringIO(), {}); "
             "assert 'transformers' not in sys.modules and 'torch' not in sys.modules, 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(("template", "pad_equals_eos", "args", "rules", "reason"), [
+    ("chatml", False, [], [], "the demo's tiny tokenizer passes both gates"),
+    ("mistral", False, [], [], "tiny Mistral-format tokenizer"),
+    ("llama3", False, [], [], "tiny Llama-3-format tokenizer, stop ids include <|eot_id|>"),
+    ("mistral", True, ["--collator", "mask_pad"], ["eos_masked"], "pad_equals_eos + mask_pad masks </s>"),
+    ("mistral", True, [], [], "pad_equals_eos alone is harmless with completion_only"),
+])
+def test_build_tiny_tokenizer(cli, tmp_path, template, pad_equals_eos, args, rules, reason):
+    from runners.tiny_tokenizer import build_tiny_tokenizer
+
+    folder = build_tiny_tokenizer(tmp_path / "tok", corpus=["Extract the name: Ada"], template=template,
+                                  pad_equals_eos=pad_equals_eos)
+    assert {p.name for p in folder.iterdir()} >= {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                                                   "generation_config.json"}
+    result = cli("tokenizer", str(folder), *args, "--format", "json")
+    assert result.rules() == rules, reason
+    assert result.code == (1 if rules else 0), reason
+
+
+def test_build_tiny_tokenizer_rejects_an_unknown_template(tmp_path):
+    from runners.tiny_tokenizer import build_tiny_tokenizer
+
+    with pytest.raises(ValueError):
+        build_tiny_tokenizer(tmp_path / "tok", template="nope")
