@@ -46,7 +46,7 @@ def load_tokenizer(path: str | os.PathLike[str], *, chat_template: str | None = 
         raise InputError(
             f"{folder}: tokenizer folder does not exist",
             hint="pass a local folder with tokenizer.json / tokenizer.model / tekken.json; "
-            "sftgate never downloads (use `huggingface-cli download ORG/NAME --local-dir DIR` first)",
+            "sftgate never downloads (use `hf download ORG/NAME --local-dir DIR` first)",
         )
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder", hint="pass the tokenizer's folder, not one of its files")
@@ -218,7 +218,7 @@ def tokenizer_dir_from_config(config: Any) -> Path:
     raise GateSkipped(
         f"no tokenizer available offline: '{ident}' is not a local folder and not in the Hugging Face cache "
         "(set model.tokenizer to a local folder, or download it first: "
-        f"`huggingface-cli download {ident} --include 'tokenizer*' '*.jinja' generation_config.json`)"
+        f"`hf download {ident} --include 'tokenizer*' '*.jinja' generation_config.json`)"
     )
 
 
