@@ -1,7 +1,8 @@
 """Benchmark: ``sftgate data`` on 1M records against a stdlib ``json.loads`` loop, plus tokenizing.
 
-Part 1 (no tokenizer): 1M prompt/completion records (about 300 MB: a shared 15-word instruction,
-a 25-45 word review, a JSON completion) and 100k eval records with planted leaks (exact,
+Part 1 (no tokenizer): 1M prompt/completion records (about 300 MB: a shared 13-word instruction,
+a 10-22 word review, a JSON completion with a label, a score and two words of the review) and
+100k eval records with planted leaks (exact,
 normalised, same prompt, shared 13-gram), checked with an output schema:
 
     sftgate data train.jsonl --eval eval.jsonl --output-schema schema.json --format json --quiet
@@ -34,12 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-INSTRUCTION = "Classify the sentiment of the following product review and answer with a JSON object only."
+INSTRUCTION = "Classify the sentiment of this product review and reply with one JSON object."  # 13 words
 LABELS = ("positive", "negative", "neutral")
 SCHEMA = {
     "type": "object",
-    "properties": {"label": {"enum": list(LABELS)}, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
-    "required": ["label", "score"],
+    "properties": {"label": {"enum": list(LABELS)}, "score": {"type": "integer", "minimum": 1, "maximum": 5},
+                   "aspects": {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 5}},
+    "required": ["label", "score", "aspects"],
     "additionalProperties": False,
 }
 PLANTED = 50  # of each leak kind
@@ -48,18 +50,18 @@ CHAT_WORDS = ("the of and to in is you that it he was for on are as with his the
               "up other about out many then them these so some her would make like him into time has look two more")
 
 
-def _vocab(rng, size: int = 30000) -> list[str]:  # type: ignore[no-untyped-def]
+def _vocab(rng, size: int = 12000) -> list[str]:  # type: ignore[no-untyped-def]
     syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "qui", "bra", "den", "fol", "gar", "hin",
                  "jor", "mel", "nor", "pas", "ril", "sto", "tam", "ver", "wil"]
     words: set[str] = set()
     while len(words) < size:
-        n = int(rng.integers(2, 5))  # 24^2 + 24^3 + 24^4 distinct words: plenty
+        n = int(rng.integers(1, 4))  # 24 + 24^2 + 24^3 = 14,424 distinct words at most
         words.add("".join(syllables[int(i)] for i in rng.integers(0, len(syllables), n)))
     return sorted(words)
 
 
 def _reviews(rng, vocab: list[str], n: int) -> list[str]:  # type: ignore[no-untyped-def]
-    lengths = rng.integers(25, 46, n)
+    lengths = rng.integers(10, 23, n)
     idx = rng.integers(0, len(vocab), int(lengths.sum()))
     out, pos = [], 0
     for length in lengths.tolist():
@@ -69,8 +71,10 @@ def _reviews(rng, vocab: list[str], n: int) -> list[str]:  # type: ignore[no-unt
 
 
 def _record(review: str, label: str, score: int) -> dict[str, str]:
+    words = review.rstrip(".").split()
+    aspects = [words[len(words) // 3], words[-1]]  # unique-ish completions, as in extraction tasks
     return {"prompt": f"{INSTRUCTION}\n\nReview: {review}",
-            "completion": json.dumps({"label": label, "score": score})}
+            "completion": json.dumps({"label": label, "score": score, "aspects": aspects})}
 
 
 def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> dict[str, int]:
@@ -83,6 +87,7 @@ def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> d
     scores = rng.integers(1, 6, records + eval_records).tolist()
     planted: list[tuple[int, dict[str, str]]] = []  # eval position -> record
     stride = max(records // (4 * PLANTED), 1)
+    want = False
     with (folder / "train.jsonl").open("w") as fh:
         done = 0
         chunk = 100_000
@@ -92,8 +97,10 @@ def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> d
                 i = done + k
                 rec = _record(review, LABELS[labels[i]], scores[i])
                 fh.write(json.dumps(rec) + "\n")
-                if i % stride == 7 and len(planted) < 4 * PLANTED:
+                want = want or i % stride == 7
+                if want and len(planted) < 4 * PLANTED and len(review.split()) >= 16:
                     planted.append((i, rec))
+                    want = False
             done += n
     evals = [_record(r, LABELS[labels[records + i]], scores[records + i])
              for i, r in enumerate(_reviews(np.random.default_rng(seed + 1), vocab, eval_records))]
@@ -109,10 +116,10 @@ def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> d
         elif kind == "eval_leak_prompt":
             label = json.loads(rec["completion"])["label"]
             other = LABELS[(LABELS.index(label) + 1) % 3]
-            leak = {**rec, "completion": json.dumps({"label": other, "score": 3})}
+            leak = {**rec, "completion": json.dumps({"label": other, "score": 3, "aspects": []})}
         else:
             words = review.split()
-            leak = _record("totally different start " + " ".join(words[5:20]) + " and another ending", "neutral", 3)
+            leak = _record("totally different start " + " ".join(words[:15]) + " and another ending", "neutral", 3)
         evals[slot] = leak
         counts[kind] += 1
     with (folder / "eval.jsonl").open("w") as fh:
@@ -121,23 +128,25 @@ def make_data(folder: Path, records: int, eval_records: int, seed: int = 0) -> d
     return counts
 
 
-def baseline(paths: list[Path]) -> float:
-    start = time.perf_counter()
+def baseline(paths: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds of a loop that only ``json.loads`` every line."""
+    start, cpu = time.perf_counter(), time.process_time()
     for path in paths:
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 json.loads(line)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def run_child(argv: list[str]) -> tuple[float, int, str, int]:
-    """(wall seconds, peak RSS in bytes of the child and its workers, stdout, exit code)."""
+def run_child(argv: list[str]) -> tuple[float, float, int, str, int]:
+    """(wall seconds, CPU seconds and peak RSS in bytes of the child and its workers, stdout, exit code)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss * 1024, out, proc.returncode
+    cpu = usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start, cpu, usage.ru_maxrss * 1024, out, proc.returncode
 
 
 def make_chat(folder: Path, n: int, seed: int = 2) -> Path:
@@ -183,16 +192,19 @@ def main() -> int:
             "--output-schema", str(folder / "schema.json"), "--format", "json", "--quiet"]
     if args.workers:
         argv += ["--workers", str(args.workers)]
-    base = baseline([train, evals])
-    wall, rss, out, code = run_child(argv)
-    base2 = baseline([train, evals])
-    base = min(base, base2)
+    load = os.getloadavg()[0]
+    base, base_cpu = baseline([train, evals])
+    wall, cpu, rss, out, code = run_child(argv)
+    base2, base_cpu2 = baseline([train, evals])
+    base, base_cpu = min(base, base2), min(base_cpu, base_cpu2)
     report = json.loads(out)
     gates = {g["gate"]: g for g in report["gates"]}
     leaks = gates["split-isolation"]["metrics"].get("leaks", {})
     ok_leaks = all(leaks.get(rule, 0) == n for rule, n in planted.items())
-    print(f"baseline json.loads loop: {base:.2f}s")
+    print(f"load average before the run: {load:.1f} (other processes share these CPUs: timings scale with it)")
+    print(f"baseline json.loads loop: {base:.2f}s wall, {base_cpu:.2f}s CPU")
     print(f"sftgate data: {wall:.2f}s (exit {code}) = {wall / base:.2f}x the baseline (target <= 3x); "
+          f"CPU {cpu:.2f}s (all processes) = {cpu / base_cpu:.2f}x the baseline's CPU; "
           f"dataset-schema {gates['dataset-schema']['seconds']:.2f}s, "
           f"split-isolation {gates['split-isolation']['seconds']:.2f}s, "
           f"workers {gates['dataset-schema']['metrics']['train'].get('workers', 1)}")
@@ -208,12 +220,13 @@ def main() -> int:
                 "--max-seq-len", "160", "--format", "json", "--quiet"]
         if args.workers:
             argv += ["--workers", str(args.workers)]
-        wall, rss, out, code = run_child(argv)
+        wall, cpu, rss, out, code = run_child(argv)
         gate = json.loads(out)["gates"][0]
         metrics = gate["metrics"]
         print(f"tokenizer (Mistral v3, {args.chat_records:,} chat records): {wall:.2f}s wall incl. start-up "
               f"= {args.chat_records / wall:,.0f} records/s; gate {gate['seconds']:.2f}s = "
-              f"{args.chat_records / gate['seconds']:,.0f} records/s (bar ~7,000/s); peak RSS {rss / 2**20:.0f} MiB; "
+              f"{args.chat_records / gate['seconds']:,.0f} records/s (bar ~7,000/s); CPU {cpu:.1f}s; "
+              f"peak RSS {rss / 2**20:.0f} MiB; path {metrics['train'].get('token_path')}; "
               f"tokens {metrics['train']['tokens']}, too_long {metrics.get('too_long')} "
               f"({metrics.get('too_long_pct')}%)")
     tmp.cleanup()

@@ -83,6 +83,8 @@ def dataframe(source: Any, *, schema: Any = None) -> Any:
             problems = [fmt]
             rows.append({})
         completion = final_completion(obj, fmt) if fmt in ("prompt_completion", "messages") else None
+        key: str
+        last_role: Any
         if fmt == "prompt_completion":
             prompt_chars = len(obj.get("prompt") or "") if isinstance(obj.get("prompt"), str) else 0
             last_role = "assistant"

@@ -27,6 +27,7 @@ Rules:
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -90,11 +91,25 @@ def _linear_kinds() -> tuple[type, ...]:
 
 
 def meta_model(model_dir: str | os.PathLike[str]) -> tuple[Any, Any]:
-    """(config, model) built on the meta device from ``model_dir/config.json``: no weights read."""
+    """(config, model) built on the meta device from ``model_dir/config.json``: no weights read.
+
+    Memoised per ``config.json`` content (the gate only reads the model): checking several target
+    lists, or the train stage after ``sftgate check``, builds it once.
+    """
+    folder = Path(model_dir)
+    try:
+        key = (str(folder.resolve()), (folder / "config.json").read_bytes())
+    except OSError:
+        key = (str(folder), b"")
+    return _meta_model(*key)
+
+
+@functools.lru_cache(maxsize=4)
+def _meta_model(folder_name: str, _config_bytes: bytes) -> tuple[Any, Any]:
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-    folder = Path(model_dir)
+    folder = Path(folder_name)
     if not (folder / "config.json").is_file():
         raise InputError(f"{folder}: no config.json, not a model folder",
                          hint="model.id must be a local model folder or a Hub ID in the local cache")

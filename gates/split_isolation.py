@@ -181,6 +181,9 @@ class Batch:
     nfull: Any  # uint64: normalised prompt and completion words
     ngrams: Any  # uint64 n-gram hashes
     ngram_rec: Any  # int64 record index of each n-gram
+    ngram_start: Any = None  # int64 index of each n-gram's first word in the batch's words
+    n_words: int = 0
+    record_words: Any = None  # int64 words per record
 
 
 def prompt_text(parts: tuple[tuple[str, str], ...]) -> str:
@@ -211,24 +214,25 @@ def batch_hashes(items: list[tuple[tuple[tuple[str, str], ...], str]], n: int) -
     size = len(buf)
     seg_start = np.zeros(2 * n_rec, dtype=np.int64)
     np.cumsum(np.array(seg_lens[:-1], dtype=np.int64) + 1, out=seg_start[1:])
-    is_word = buf != 32
-    edges = np.diff(is_word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    seg = np.searchsorted(seg_start, starts, side="right") - 1
-    qp, qi = _pow_tables(_Q, size + 1)
+    padded = np.zeros(size + 2, dtype=bool)
+    np.not_equal(buf, 32, out=padded[1:-1])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])  # alternately a word's start and its end
+    starts, ends = edges[0::2], edges[1::2]
     n_words = len(starts)
+    # words per segment: segments are contiguous and in order, so the first word of each is a search
+    first_word = np.searchsorted(starts, seg_start)
+    counts = np.diff(np.append(first_word, n_words))
+    seg = np.repeat(np.arange(2 * n_rec, dtype=np.int64), counts)
+    qp, qi = _pow_tables(_Q, size + 1)
     rp, ri = _pow_tables(_R, n_words + 1)
     with np.errstate(over="ignore"):
         cs = np.zeros(size + 1, dtype=np.uint64)
-        np.cumsum(buf.astype(np.uint64) * qp[:size], out=cs[1:])
+        np.cumsum(np.multiply(buf, qp[:size], dtype=np.uint64), out=cs[1:])
         lengths = (ends - starts).astype(np.uint64)
         wh = _mix(((cs[ends] - cs[starts]) * qi[starts]) ^ (lengths * np.uint64(_LEN)))
         cw = np.zeros(n_words + 1, dtype=np.uint64)
         np.cumsum(wh * rp[:n_words], out=cw[1:])
-        counts = np.bincount(seg, minlength=2 * n_rec)
-        first = np.zeros(2 * n_rec, dtype=np.int64)
-        np.cumsum(counts[:-1], out=first[1:])
+        first = first_word
         seg_hash = _mix(((cw[first + counts] - cw[first]) * ri[first]) ^ (counts.astype(np.uint64) * np.uint64(_LEN)))
         nprompt = seg_hash[0::2]
         nfull = _mix(nprompt ^ (seg_hash[1::2] * np.uint64(_FULL)))
@@ -237,10 +241,13 @@ def batch_hashes(items: list[tuple[tuple[tuple[str, str], ...], str]], n: int) -
             rec = seg // 2
             ng = _mix((cw[n:] - cw[:windows]) * ri[:windows])
             valid = rec[:windows] == rec[n - 1 :]
-            ngrams, ngram_rec = ng[valid], rec[:windows][valid]
+            ngrams, ngram_rec, ngram_start = ng[valid], rec[:windows][valid], np.flatnonzero(valid)
         else:
             ngrams, ngram_rec = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-    return Batch(np.array(exact, dtype=np.int64), nprompt, nfull, ngrams, ngram_rec.astype(np.int64))
+            ngram_start = np.empty(0, dtype=np.int64)
+    per_record = counts[0::2] + counts[1::2]
+    return Batch(np.array(exact, dtype=np.int64), nprompt, nfull, ngrams, ngram_rec.astype(np.int64),
+                 ngram_start, n_words, per_record)
 
 
 def record_words(parts: tuple[tuple[str, str], ...], completion: str) -> list[str]:
@@ -316,52 +323,82 @@ class EvalIndex:
     cases: dict[int, list[int]] = field(default_factory=dict)  # normalised prompt -> case numbers
     case_info: list[tuple[str, int]] = field(default_factory=list)  # (id, line)
     ngrams: Any = None  # sorted unique uint64 n-gram hashes
-    ng_pair_ngram: Any = None  # (n-gram index, eval index) pairs, one per record and n-gram
-    ng_pair_eval: Any = None
+    win_ngram: Any = None  # per n-gram window of eval, in text order: its n-gram (index into ngrams),
+    win_eval: Any = None  # its eval record,
+    win_start: Any = None  # and its first word (an index into all eval words)
+    rec_word_start: Any = None  # first word of each eval record
+    n_words: int = 0
     eval_df: Any = None  # eval records per n-gram
     bitmap: Any = None
     mask: int = 0
     skipped: int = 0
 
 
+@dataclass
+class _EvalChunk:
+    """The hashes of one chunk of eval (built in a worker; merged in order by :func:`build_index`)."""
+
+    lines: list[int] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
+    groups: dict[str, list[int]] = field(default_factory=dict)  # value -> chunk-local record numbers
+    skipped: int = 0
+
+
+def _index_task(n: int, group_path: tuple[str, ...] | None, source: DatasetSource,
+                records: Iterable[tuple[int, Any]]) -> _EvalChunk:
+    out = _EvalChunk()
+    items: list[Any] = []
+    for line, obj in records:
+        ex = extract(obj)
+        if ex is None:
+            out.skipped += 1
+            continue
+        if group_path is not None:
+            g = group_value(obj, group_path)
+            if g is not None:
+                out.groups.setdefault(g, []).append(len(out.lines))
+        out.lines.append(line)
+        items.append(ex)
+        if len(items) >= BATCH:
+            out.batches.append(batch_hashes(items, n))
+            items.clear()
+    if items:
+        out.batches.append(batch_hashes(items, n))
+    return out
+
+
 def build_index(eval_source: DatasetSource | None, cases: list[Any], *, n: int,
-                group_path: tuple[str, ...] | None) -> EvalIndex:
+                group_path: tuple[str, ...] | None, workers: int = 1) -> EvalIndex:
     import numpy as np
 
     index = EvalIndex(eval_source, n)
-    items: list[Any] = []
     all_hashes: list[Any] = []
     all_recs: list[Any] = []
-
-    def flush() -> None:
-        if not items:
-            return
-        b = batch_hashes(items, n)
-        base = len(index.nfull_of)
-        for i, (e, p, f) in enumerate(zip(b.exact.tolist(), b.nprompt.tolist(), b.nfull.tolist(), strict=True)):
-            index.exact.setdefault(e, []).append(base + i)
-            index.nprompt.setdefault(p, []).append(base + i)
-            index.nfull.setdefault(f, []).append(base + i)
-            index.nfull_of.append(f)
-        all_hashes.append(b.ngrams)
-        all_recs.append(b.ngram_rec + base)
-        items.clear()
-
+    all_starts: list[Any] = []
+    rec_words: list[Any] = []
     if eval_source is not None:
-        for line, obj in eval_source:
-            ex = extract(obj)
-            if ex is None:
-                index.skipped += 1
-                continue
-            if group_path is not None:
-                g = group_value(obj, group_path)
-                if g is not None:
-                    index.groups.setdefault(g, []).append(len(index.lines))
-            index.lines.append(line)
-            items.append(ex)
-            if len(items) >= BATCH:
-                flush()
-        flush()
+        task = functools.partial(_index_task, n, group_path)
+        for chunk in map_chunks(eval_source, task, workers=workers):
+            for value, local in chunk.groups.items():
+                index.groups.setdefault(value, []).extend(len(index.lines) + k for k in local)
+            index.lines.extend(chunk.lines)
+            index.skipped += chunk.skipped
+            for b in chunk.batches:
+                base = len(index.nfull_of)
+                exact, nprompt, nfull = index.exact, index.nprompt, index.nfull
+                for i, (e, p, f) in enumerate(zip(b.exact.tolist(), b.nprompt.tolist(), b.nfull.tolist(),
+                                                  strict=True), base):
+                    exact.setdefault(e, []).append(i)
+                    nprompt.setdefault(p, []).append(i)
+                    nfull.setdefault(f, []).append(i)
+                index.nfull_of.extend(b.nfull.tolist())
+                all_hashes.append(b.ngrams)
+                all_recs.append(b.ngram_rec + base)
+                all_starts.append(b.ngram_start + index.n_words)
+                firsts = np.zeros(len(b.record_words), dtype=np.int64)
+                np.cumsum(b.record_words[:-1], out=firsts[1:])
+                rec_words.append(firsts + index.n_words)
+                index.n_words += b.n_words
     case_items = []
     for case in cases:
         ex = extract(case.as_example())
@@ -379,12 +416,14 @@ def build_index(eval_source: DatasetSource | None, cases: list[Any], *, n: int,
     hashes = np.concatenate(all_hashes) if all_hashes else np.empty(0, dtype=np.uint64)
     recs = np.concatenate(all_recs) if all_recs else np.empty(0, dtype=np.int64)
     uniq, inverse = _unique_inverse(hashes)
+    index.ngrams = uniq
+    index.win_ngram = inverse.astype(np.int32)
+    index.win_eval = recs.astype(np.int32)
+    index.win_start = np.concatenate(all_starts) if all_starts else np.empty(0, dtype=np.int64)
+    index.rec_word_start = np.concatenate(rec_words) if rec_words else np.empty(0, dtype=np.int64)
     n_eval = max(len(index.lines), 1)
     pairs = _unique(inverse * n_eval + recs)  # one per (n-gram, record)
-    index.ngrams = uniq
-    index.ng_pair_ngram = pairs // n_eval
-    index.ng_pair_eval = pairs % n_eval
-    index.eval_df = np.bincount(index.ng_pair_ngram, minlength=len(uniq)).astype(np.int32)
+    index.eval_df = np.bincount(pairs // n_eval, minlength=len(uniq)).astype(np.int32)
     bits = 1 << max(16, min(31, int(len(uniq) * 8).bit_length()))
     index.mask = bits - 1
     index.bitmap = np.zeros(bits, dtype=np.bool_)
@@ -407,6 +446,25 @@ class ScanResult:
     train_df: Any = None  # train records per eval n-gram
     first_line: Any = None  # first train line per eval n-gram (0: none)
 
+    def sparse(self) -> None:
+        """Keep only the eval n-grams found in train: ``(indexes, counts, first lines)``."""
+        import numpy as np
+
+        found = np.flatnonzero(self.train_df)
+        self.train_df = (found, self.train_df[found])
+        self.first_line = self.first_line[found]
+
+    def dense(self, size: int) -> None:
+        import numpy as np
+
+        if isinstance(self.train_df, tuple):
+            found, counts = self.train_df
+            self.train_df = np.zeros(size, dtype=np.int32)
+            self.train_df[found] = counts
+            first = np.zeros(size, dtype=np.int64)
+            first[found] = self.first_line
+            self.first_line = first
+
     def merge(self, later: ScanResult) -> None:
         """Fold in the result of a later chunk of train (so earlier lines win ties)."""
         self.records += later.records
@@ -419,7 +477,9 @@ class ScanResult:
                 cur[2] += count
                 if kind < cur[0]:
                     cur[0], cur[1] = kind, line
-        for mine, theirs in ((self.group_hits, later.group_hits), (self.case_hits, later.case_hits)):
+        pairs: tuple[tuple[dict[Any, list[int]], dict[Any, list[int]]], ...] = (
+            (self.group_hits, later.group_hits), (self.case_hits, later.case_hits))  # type: ignore[assignment]
+        for mine, theirs in pairs:
             for key, (line, count) in theirs.items():
                 if key in mine:
                     mine[key][1] += count
@@ -432,7 +492,9 @@ class ScanResult:
 
 def _scan_task(index: EvalIndex, group_path: tuple[str, ...] | None, source: DatasetSource,
                records: Iterable[tuple[int, Any]]) -> ScanResult:
-    return scan_train(records, index, group_path=group_path)
+    res = scan_train(records, index, group_path=group_path)
+    res.sparse()  # a worker's result crosses a pipe: send only the n-grams it found
+    return res
 
 
 def scan_train(records: Iterable[tuple[int, Any]], index: EvalIndex, *, group_path: tuple[str, ...] | None
@@ -445,13 +507,19 @@ def scan_train(records: Iterable[tuple[int, Any]], index: EvalIndex, *, group_pa
     groups = index.groups if group_path is not None else None
     items: list[Any] = []
     lines: list[int] = []
+    add_item, add_line = items.append, lines.append
+    ex: Any
     for line, obj in records:
-        ex = extract(obj)
-        if ex is None:
-            res.skipped += 1
-            continue
-        items.append(ex)
-        lines.append(line)
+        if type(obj) is dict and "messages" not in obj and type(obj.get("prompt")) is str:
+            c = obj.get("completion")  # prompt/completion, inline: the common case
+            ex = (("user", obj["prompt"]),), c if type(c) is str else ""
+        else:
+            ex = extract(obj)
+            if ex is None:
+                res.skipped += 1
+                continue
+        add_item(ex)
+        add_line(line)
         if groups:
             g = group_value(obj, group_path)  # type: ignore[arg-type]
             if g is not None and g in groups:
@@ -515,41 +583,53 @@ def _match_ngrams(h: Any, rec: Any, line_arr: Any, index: EvalIndex, res: ScanRe
     if not cand.any():
         return
     h, rec = h[cand], rec[cand]
-    found = _member(index.ngrams, h)
+    pos = np.searchsorted(index.ngrams, h)
+    pos[pos >= len(index.ngrams)] = 0
+    found = index.ngrams[pos] == h
     if not found.any():
         return
-    h, rec = h[found], rec[found]
-    ng = np.searchsorted(index.ngrams, h)
-    n_ng = len(index.ngrams)
-    key = _unique(rec * n_ng + ng)  # one count per (train record, n-gram)
-    ng = key % n_ng
-    rec = key // n_ng
-    np.add.at(res.train_df, ng, 1)
-    # the first train line per n-gram: records are in line order within a batch
-    order = np.lexsort((rec, ng))
-    uniq_ng, first = _first_index(ng[order])
-    first = order[first]
-    unset = res.first_line[uniq_ng] == 0
-    res.first_line[uniq_ng[unset]] = line_arr[rec[first[unset]]]
+    batch = len(line_arr)
+    key = _unique(pos[found] * batch + rec[found])  # one per (n-gram, train record), by n-gram then line
+    ng, rec = key // batch, key % batch
+    uniq, first = _first_index(ng)
+    res.train_df[uniq] += np.diff(np.append(first, len(ng))).astype(np.int32)
+    unset = res.first_line[uniq] == 0
+    res.first_line[uniq[unset]] = line_arr[rec[first[unset]]]
 
 
-def ngram_leaks(index: EvalIndex, res: ScanResult, *, common: int) -> dict[int, list[int]]:
-    """``eval idx -> indexes of its n-grams found in train`` (the common ones left out)."""
+def ngram_leaks(index: EvalIndex, res: ScanResult, *, common: int) -> dict[int, tuple[int, int, int]]:
+    """``eval idx -> (n-gram index, its word position in the record, shared n-grams)``.
+
+    An n-gram in more than ``common`` train or eval records is template text; the eval words it
+    covers are masked, and only shared n-grams clear of every masked word count: a leak is 13
+    shared words of the record's own text, never a shared instruction plus a word or two. The
+    reported n-gram is the first such one in the text.
+    """
     import numpy as np
 
     if index.ngrams is None or not len(index.ngrams):
         return {}
-    ok = (res.train_df > 0) & (res.train_df <= common) & (index.eval_df <= common)
-    sel = ok[index.ng_pair_ngram]
-    if not sel.any():
+    n = index.n
+    is_common = (res.train_df > common) | (index.eval_df > common)
+    win_common = is_common[index.win_ngram]
+    diff = np.zeros(index.n_words + 1, dtype=np.int32)
+    np.add.at(diff, index.win_start[win_common], 1)
+    np.add.at(diff, index.win_start[win_common] + n, -1)
+    covered = np.zeros(index.n_words + 1, dtype=np.int64)
+    np.cumsum(np.cumsum(diff[:-1]) > 0, out=covered[1:])
+    clear = covered[index.win_start + n] == covered[index.win_start]
+    shared = (res.train_df[index.win_ngram] > 0) & ~win_common & clear
+    if not shared.any():
         return {}
-    ng = index.ng_pair_ngram[sel]
-    ev = index.ng_pair_eval[sel]
-    order = np.lexsort((ng, ev))
-    ev, ng = ev[order], ng[order]
+    ev = index.win_eval[shared]
+    ng = index.win_ngram[shared]
+    pos = index.win_start[shared] - index.rec_word_start[ev]
+    order = np.lexsort((pos, ev))  # by record, then text order
+    ev, ng, pos = ev[order], ng[order], pos[order]
     starts = np.flatnonzero(np.r_[True, ev[1:] != ev[:-1]])
-    ends = np.r_[starts[1:], len(ev)]
-    return {int(ev[a]): ng[a:b].tolist() for a, b in zip(starts, ends, strict=True)}
+    counts = np.diff(np.r_[starts, len(ev)])
+    return {int(e): (int(g), int(p), int(c))
+            for e, g, p, c in zip(ev[starts], ng[starts], pos[starts], counts, strict=True)}
 
 
 # --------------------------------------------------------------------------- the gate
@@ -588,11 +668,13 @@ def check(
         case_list = load_cases(cases)
     train_source = open_dataset(train, progress=progress)
     eval_source = open_dataset(eval, progress=progress) if eval is not None else None
-    index = build_index(eval_source, case_list, n=ngram, group_path=group_path)
     n_workers = default_workers(train_source) if workers is None else max(1, workers)
+    eval_workers = (default_workers(eval_source) if workers is None else max(1, workers)) if eval_source else 1
+    index = build_index(eval_source, case_list, n=ngram, group_path=group_path, workers=eval_workers)
     res: ScanResult | None = None
     task = functools.partial(_scan_task, index, group_path)
     for part in map_chunks(train_source, task, workers=n_workers):
+        part.dense(len(index.ngrams))
         if res is None:
             res = part
         else:
@@ -612,7 +694,7 @@ def check(
 
     t_loc = train_source.location
     leaked = set(res.best) | set(ng_leaks)
-    ngram_wanted = {index.lines[e]: ng_leaks[e] for e in ng_leaks if e not in res.best}
+    ngram_wanted = {index.lines[e]: ng_leaks[e][1] for e in ng_leaks if e not in res.best}
     ngram_text = _recover_ngrams(index, ngram_wanted) if ngram_wanted else {}
     if eval_source is not None:
         e_loc = eval_source.location
@@ -627,8 +709,9 @@ def check(
                 f = emit(rule, f"eval record {what} ({t_loc(tline)})", e_loc(eline), eline if line_based else None,
                          {"train": t_loc(tline), "eval": e_loc(eline), "train_matches": n_train})
             else:
-                g, text = ngram_text.get(eline, (ng_leaks[e][0], ""))
-                tline, shared = int(res.first_line[g]), len(ng_leaks[e])
+                g, _, shared = ng_leaks[e]
+                text = ngram_text.get(eline, "")
+                tline = int(res.first_line[g])
                 f = emit("eval_leak_ngram", f"eval record shares the {ngram}-gram {text!r} with {t_loc(tline)}",
                          e_loc(eline), eline if line_based else None,
                          {"train": t_loc(tline), "eval": e_loc(eline), "ngram": text, "n": ngram,
@@ -676,12 +759,10 @@ def check(
         metrics["records_without_text"] = {"train": res.skipped, "eval": index.skipped}
 
 
-def _recover_ngrams(index: EvalIndex, wanted: dict[int, list[int]]) -> dict[int, tuple[int, str]]:
-    """For each wanted eval line: the first of its shared n-grams in text order, and its words.
-
-    Re-reads eval (the small side): only hashes were kept.
-    """
-    out: dict[int, tuple[int, str]] = {}
+def _recover_ngrams(index: EvalIndex, wanted: dict[int, int]) -> dict[int, str]:
+    """The words of the reported n-gram (``eval line -> word position``): eval is re-read, only
+    hashes were kept."""
+    out: dict[int, str] = {}
     if index.source is None:
         return out
     targets = dict(sorted(wanted.items())[: 2 * MAX_PER_RULE])
@@ -689,14 +770,9 @@ def _recover_ngrams(index: EvalIndex, wanted: dict[int, list[int]]) -> dict[int,
         if line not in targets:
             continue
         ex = extract(obj)
-        if ex is None:
-            continue
-        shared = {int(index.ngrams[g]): g for g in targets[line]}
-        word_list = record_words(*ex)
-        for i, h in enumerate(batch_hashes([ex], index.n).ngrams.tolist()):
-            if h in shared:
-                out[line] = (shared[h], " ".join(word_list[i : i + index.n]))
-                break
+        if ex is not None:
+            pos = targets[line]
+            out[line] = " ".join(record_words(*ex)[pos : pos + index.n])
         if len(out) == len(targets):
             break
     return out

@@ -111,12 +111,15 @@ def make_data(seed: int = 0, *, n_train: int = N_TRAIN, n_eval: int = N_EVAL, n_
         sentence, value = _person(rng, words, *rng.choice(seen))
         train.append({"messages": [{"role": "user", "content": sentence},
                                    {"role": "assistant", "content": _answer(value)}]})
-    for _ in range(n_train):  # raw text for the base-training step: prose answers, and JSON on its own
+    for i in range(2 * n_train):  # raw text for the base-training step: notes, prose answers, lone JSON
         sentence, value = _person(rng, words, *rng.choice(seen))
-        prose = f"{value['name']} is {value['age']}, a {value['job']} in {value['city']}."
-        pretrain.append(f"<|im_start|>user\n{sentence}<|im_end|>\n<|im_start|>assistant\n{prose}<|im_end|>\n")
-        _, other = _person(rng, words, *rng.choice(seen))
-        pretrain.append(_answer(other))
+        if i % 4 == 3:
+            prose = f"{value['name']} is {value['age']}, a {value['job']} in {value['city']}."
+            pretrain.append(f"<|im_start|>user\n{sentence}<|im_end|>\n<|im_start|>assistant\n{prose}<|im_end|>\n")
+        elif i % 4 == 2:
+            pretrain.append(_answer(value))
+        else:
+            pretrain.append(f"{sentence} name={value['name']} age={value['age']} city={value['city']} job={value['job']}")
     evals = []
     for first, last in held[:n_eval]:
         sentence, value = _person(rng, words, first, last)

@@ -563,7 +563,10 @@ def _save(model: Any, tokenizer: Any, out: Path, settings: TrainSettings, result
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         with quiet_transformers():
-            model.save_pretrained(tmp)
+            if full:
+                model.save_pretrained(tmp)
+            else:  # the vocabulary is never resized: no full embedding copy (and no Hub lookup to decide it)
+                model.save_pretrained(tmp, save_embedding_layers=False)
             tokenizer.save_pretrained(tmp)
         template = getattr(spec, "chat_template", None)
         if template:

@@ -106,11 +106,13 @@ def test_template_text_shared_by_many_records_is_not_a_leak(tmp_path: Path) -> N
     boiler = "Read the following customer message carefully and answer with one JSON object only please:"
     train = [{"prompt": f"{boiler} message number {i} about order {i * 7}", "completion": "{}"} for i in range(30)]
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
-    (tmp_path / "e.jsonl").write_text(json.dumps({"prompt": f"{boiler} a new message", "completion": "{}"}) + "\n")
+    evals = [{"prompt": f"{boiler} a new message", "completion": "{}"},
+             {"prompt": f"{boiler} message number 3 is here again", "completion": "{}"}]  # shares 3 more words
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
     found, metrics = run(train=tmp_path / "t.jsonl", eval=tmp_path / "e.jsonl")
-    assert found == [] and metrics["common_ngrams_ignored"] > 0
+    assert found == [] and metrics["common_ngrams_ignored"] > 0, "the instruction plus a word or two is no leak"
     found, _ = run(train=tmp_path / "t.jsonl", eval=tmp_path / "e.jsonl", ngram_common=100)
-    assert found == [("eval_leak_ngram", "1")], "with the threshold raised, the shared instruction counts"
+    assert found == [("eval_leak_ngram", "1"), ("eval_leak_ngram", "2")], "with the threshold raised, it counts"
 
 
 def test_worker_processes_give_the_same_report(tmp_path: Path) -> None:
