@@ -23,7 +23,7 @@ def trained(project, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("sft-out") / "adapter"
     lines: list[str] = []
     settings = sft.TrainSettings(max_steps=3, lr=5e-2, batch_size=4, lora_r=4, lora_alpha=8,
-                                 target_modules=["q_proj", "v_proj"], logging_steps=1, max_seq_len=96)
+                                 target_modules=["q_proj", "v_proj"], logging_steps=1, max_seq_len=160)
     result = sft.train(project.model, project.train, out, settings=settings, spec=PromptSpec(system="x"),
                        base_id="my-org/base", cache_dir=out.parent / "cache", say=lines.append)
     return out, result, lines
@@ -148,6 +148,6 @@ def test_settings_from_config(project) -> None:
     from gates import config as config_mod
 
     s = sft.TrainSettings.from_config(config_mod.load(project.config))
-    assert (s.max_steps, s.batch_size, s.lora_r, s.target_modules, s.max_seq_len) == (3, 4, 4, ["q_proj", "v_proj"], 96)
+    assert (s.max_steps, s.batch_size, s.lora_r, s.target_modules, s.max_seq_len) == (3, 4, 4, ["q_proj", "v_proj"], 160)
     assert s.lora_dict()["target_modules"] == ["q_proj", "v_proj"]
     assert sft.TrainSettings().lora_dict()["target_modules"] == "all-linear"
