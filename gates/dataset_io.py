@@ -390,8 +390,11 @@ def _can_fork() -> bool:
 
 def _run_task(job: tuple[Any, ...]) -> Any:
     import gc
+    import os
 
     gc.disable()  # the per-record work makes no reference cycles; collections only cost time
+    # One worker per CPU already: a tokenizer's own thread pool per worker only oversubscribes.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     source, start, end, first_line = job
     return _TASK(source, source.iter_range(start, end, first_line)), dict(source.counts), list(source.blank_lines)
 

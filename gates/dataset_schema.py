@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -328,22 +327,30 @@ def unknown_format_problem(obj: dict[str, Any], fmt: str) -> Problem:
 # --------------------------------------------------------------------------- completion JSON
 
 
+_BIG = float(2**63)
+
+
 def _count_keys(value: Any) -> int:
-    """The number of object keys in ``value``, nested ones included."""
+    """The number of object keys in ``value``, nested ones included; -1 when it holds a float of
+    64-bit-integer magnitude or more (``orjson`` reads a too-large integer as a float)."""
     total = 0
     stack = [value]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        v = stack.pop()
-        if type(v) is dict:
+        v = pop()
+        t = type(v)
+        if t is dict:
             total += len(v)
-            stack.extend(x for x in v.values() if type(x) is dict or type(x) is list)
-        elif type(v) is list:
-            stack.extend(x for x in v if type(x) is dict or type(x) is list)
+            extend(v.values())
+        elif t is list:
+            extend(v)
+        elif t is float and not -_BIG < v < _BIG:
+            return -1
     return total
 
 
 _UNSURE = object()
-_LONG_DIGITS = re.compile(r"\d{19}")
+_orjson: Any = None
 
 
 def fast_strict_parse(text: str) -> Any:
@@ -352,20 +359,21 @@ def fast_strict_parse(text: str) -> Any:
     Sound because ``orjson`` accepts only RFC 8259 JSON (no NaN, no trailing text) and a duplicate
     key, which it would keep silently, is ruled out by counting: outside strings every ``:``
     separates a key from its value, so when the text has exactly as many ``:`` as the parsed
-    value has keys, no key was dropped. Measured: 4x faster than ``parse_strict`` per completion.
+    value has keys, no key was dropped. Integers beyond 64 bits (floats to ``orjson``) are left
+    to ``parse_strict`` too. Measured: 4x faster than ``parse_strict`` per completion.
     """
-    if not text or text[0] not in "{[" or text[-1] not in "}]" or _LONG_DIGITS.search(text):
-        return _UNSURE  # orjson reads integers beyond 64 bits as floats: leave those to parse_strict
-    import orjson
-
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    global _orjson
+    if not text or text[0] not in "{[" or text[-1] not in "}]":
         return _UNSURE
-    colons = text.count(":")
-    if type(value) is dict and colons == len(value):  # flat object: no key could have been dropped
-        return value
-    if colons != _count_keys(value):
+    if _orjson is None:
+        import orjson
+
+        _orjson = orjson
+    try:
+        value = _orjson.loads(text)
+    except _orjson.JSONDecodeError:
+        return _UNSURE
+    if text.count(":") != _count_keys(value):
         return _UNSURE
     return value
 

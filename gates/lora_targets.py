@@ -206,14 +206,15 @@ def check(
     if target_modules is None:
         from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
 
-        model_type = getattr(config.get_text_config(), "model_type", None) if multimodal else config.model_type
-        if model_type not in defaults and config.model_type not in defaults:
+        text_type = getattr(config.get_text_config(), "model_type", None) if multimodal else None
+        default = defaults.get(str(text_type)) or defaults.get(str(config.model_type))
+        if not default:
             yield NO_TARGETS.finding(
                 f"lora.target_modules is not set and peft has no default for model_type {config.model_type!r}",
                 location, suggestion=ALL_LINEAR, evidence={"linear_names": linear_leaves[:20]},
             )
             return
-        target_modules = defaults.get(model_type) or defaults[config.model_type]
+        target_modules = [str(t) for t in default]
         if metrics is not None:
             metrics["peft_default_targets"] = list(target_modules)
 

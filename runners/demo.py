@@ -88,7 +88,7 @@ class DemoData:
 
 
 def _person(rng: random.Random, words: dict[str, list[str]], first: str, last: str) -> tuple[str, dict[str, Any]]:
-    age = rng.randint(18, 79)
+    age = rng.randint(20, 69)
     city = rng.choice(words["cities"])
     job = rng.choice(words["jobs"])
     sentence = rng.choice(words["sentences"]).format(first=first, last=last, age=age, city=city, job=job)
@@ -96,7 +96,7 @@ def _person(rng: random.Random, words: dict[str, list[str]], first: str, last: s
 
 
 def _answer(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False)  # {"name": "Ada Lovelace", "age": 36, ...}
 
 
 def make_data(seed: int = 0, *, n_train: int = N_TRAIN, n_eval: int = N_EVAL, n_cases: int = N_CASES) -> DemoData:
@@ -324,12 +324,14 @@ def baseline(config_path: Path, say: Say) -> dict[str, Any]:
     from runners.generate import generate_cases, load_for_generation
 
     cfg = config_mod.load(config_path)
-    cases = load_cases(cfg.path_of("data.cases"))
-    model, tokenizer = load_for_generation(cfg.path_of("model.id"), tokenizer_dir=cfg.path_of("model.tokenizer"))
+    cases_path, model_dir, schema_path = (cfg.path_of(k) for k in ("data.cases", "model.id", "data.output_schema"))
+    assert cases_path is not None and model_dir is not None and schema_path is not None  # the demo's config
+    cases = load_cases(cases_path)
+    model, tokenizer = load_for_generation(model_dir, tokenizer_dir=cfg.path_of("model.tokenizer"))
     records = generate_cases(model, tokenizer, cases, inference_spec_from_config(cfg),
                              max_new_tokens=int(cfg.get("eval.max_new_tokens") or 48), batch_size=20)
     metrics: dict[str, Any] = {}
-    list(check_records(records, OutputSchema.load(cfg.path_of("data.output_schema")), source="base",
+    list(check_records(records, OutputSchema.load(schema_path), source="base",
                        min_pass_rate=0.0, metrics=metrics))
     say(f"[demo] before LoRA, the base model passes strict-json on {metrics['passed']}/{metrics['cases']} "
         f"fixed cases, e.g. {records[0].output[:70]!r}")

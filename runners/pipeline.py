@@ -225,7 +225,7 @@ def _train(ctx: Context) -> None:
     from gates import lora_targets, provenance
     from gates.rendering import chat_template_text, spec_from_config, template_hash
     from runners import ledger
-    from runners.sft import TrainSettings
+    from runners.sft import TrainSettings, is_main_process
 
     cfg = ctx.config
     # lora-targets: before any weights are loaded.
@@ -253,7 +253,7 @@ def _train(ctx: Context) -> None:
     result = _run_step(SFT_GATE, Stage.TRAIN, lambda: _sft(ctx, base, revision, train_path, adapter_dir, settings,
                                                              spec, tokenizer_dir))
     ctx.report.add(result)
-    if result.blocks:
+    if result.blocks or not is_main_process():  # other ranks of a distributed run stop after training
         return
     ctx.outputs["adapter"] = str(adapter_dir)
     ctx.report.artifacts["adapter"] = str(adapter_dir)
@@ -354,8 +354,7 @@ def _behaviour(ctx: Context, stage: Stage, model_dir: str, adapter: Path | None,
     stats: dict[str, Any] = {}
 
     def generate() -> dict[str, Any]:
-        model, tokenizer = load_for_generation(model_dir, adapter=adapter, tokenizer_dir=cfg.path_of("model.tokenizer")
-                                               if adapter is None else None, chat_template=None)
+        model, tokenizer = load_for_generation(model_dir, adapter=adapter, tokenizer_dir=_tokenizer_for(cfg, adapter))
         records = generate_cases(model, tokenizer, cases, spec, max_new_tokens=max_new,
                                  batch_size=int(cfg.get("eval.batch_size") or 8), stats=stats)
         out = write_outputs(ctx.run_dir / f"outputs-{label}.jsonl", records)
@@ -373,9 +372,19 @@ def _behaviour(ctx: Context, stage: Stage, model_dir: str, adapter: Path | None,
     ctx.report.artifacts[f"outputs_{label}"] = source
     strict = ctx.gate(strict_json.GATE, stage, strict_json.check_records, records=holder["records"], schema=schema,
                       source=source, min_pass_rate=float(cfg.get("eval.min_pass_rate", 1.0)))
-    strict.metrics.update({f"generation_{k}": v for k, v in stats.items() if k in ("generation_seconds", "tokens_per_second")})
+    strict.metrics.update({k if k.startswith("generation") else f"generation_{k}": v for k, v in stats.items()
+                           if k in ("generation_seconds", "tokens_per_second")})
     ctx.gate(eos_behaviour.GATE, stage, eos_behaviour.check, records=holder["records"], max_new_tokens=max_new,
              min_eos_rate=float(cfg.get("eval.min_eos_rate", 1.0)), source=source)
+
+
+def _tokenizer_for(cfg: config_mod.Config, adapter: Path | None) -> Path | None:
+    """The tokenizer that ships: the merged folder's or the adapter's; else ``model.tokenizer``."""
+    from gates.tokenizer_io import tokenizer_files
+
+    if adapter is None or tokenizer_files(adapter):
+        return None
+    return cfg.path_of("model.tokenizer")
 
 
 def _adapter(ctx: Context) -> None:
@@ -416,10 +425,12 @@ def _release(ctx: Context) -> None:
     target = release_dir_for(cfg, ctx.run_dir)
     manifest = ctx.manifest or _read_json(ctx.run_dir / "provenance.json")
     base = (manifest or {}).get("base_model") or {"id": cfg.get("model.id"), "revision": cfg.get("model.revision")}
-    base_entry = {"id": base.get("hub_id") or base.get("id"), "revision": cfg.get("model.revision")
-                  or (base.get("resolved_revision") if base.get("hub_id") else None)}
-    if base.get("local_path"):
-        base_entry = {"id": base.get("local_path"), "revision": base.get("resolved_revision")}
+    resolved = base.get("resolved_revision")
+    if base.get("local_path"):  # a local folder: its content fingerprint is the revision
+        base_entry = {"id": base["local_path"], "revision": resolved}
+    else:  # a Hub ID: the commit it resolved to (a branch name is what the release gate refuses)
+        pinned = resolved if isinstance(resolved, str) and len(resolved) == 40 else base.get("revision")
+        base_entry = {"id": base.get("hub_id") or base.get("id"), "revision": pinned}
     ctx.say(f"[release] promoting {merged} -> {target}")
     try:
         result = promote(merged, target, report=ctx.report,
@@ -471,9 +482,10 @@ def run_pipeline(
     raises :class:`~gates.core.ConfigError` (exit 2) before anything runs.
     """
     from runners import ledger
+    from runners.sft import is_main_process
 
     say = say or (lambda _msg: None)
-    config = config_mod.load(config_path)
+    config = config_mod.load(Path(config_path))
     until_stage = Stage(until) if until is not None else None
     only_stage = Stage(only) if only is not None else None
     run_dir = run_dir_for(config)
@@ -484,9 +496,11 @@ def run_pipeline(
     saved: dict[str, Any] = state.get("stages", {}) if state else {}
     new_state: dict[str, Any] = {"version": STATE_VERSION, "config": str(config.path), "job_id": job, "stages": {}}
     ledger_path = ledger.default_ledger(config.base_dir)
-    ledger.append(ledger_path, {"job_id": job, "event": "start", "config": str(config.path),
-                                "until": until_stage.value if until_stage else None,
-                                "only": only_stage.value if only_stage else None})
+    main = is_main_process()
+    if main:
+        ledger.append(ledger_path, {"job_id": job, "event": "start", "config": str(config.path),
+                                    "until": until_stage.value if until_stage else None,
+                                    "only": only_stage.value if only_stage else None})
     report.artifacts["run_dir"] = str(run_dir)
     previous = ""
     reusing = resume
@@ -502,7 +516,7 @@ def run_pipeline(
             reusing = False
             record = _execute(ctx, stage, key)
         new_state["stages"][stage.value] = record
-        if run_dir.exists():
+        if main and run_dir.exists():
             save_state(run_dir, {**new_state, "stages": {**saved, **new_state["stages"]}})
         previous = key
         if not record["passed"]:
@@ -511,11 +525,12 @@ def run_pipeline(
             break
         if until_stage is not None and stage is until_stage:
             break
-    if run_dir.exists():
+    if main and run_dir.exists():
         write_reports(report, run_dir)
-    ledger.append(ledger_path, {"job_id": job, "event": "end", "passed": report.passed, "exit_code": report.exit_code,
-                                "stopped_at": stopped_at.value if stopped_at else None,
-                                "release": ctx.outputs.get("release")})
+    if main:
+        ledger.append(ledger_path, {"job_id": job, "event": "end", "passed": report.passed,
+                                    "exit_code": report.exit_code, "stopped_at": stopped_at.value if stopped_at else None,
+                                    "release": ctx.outputs.get("release")})
     return report
 
 

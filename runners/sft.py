@@ -309,7 +309,7 @@ def wrap_lora(model: Any, settings: TrainSettings, *, base_id: str | None = None
     targets: Any = settings.target_modules if settings.target_modules is not None else DEFAULT_TARGETS
     config = LoraConfig(
         r=settings.lora_r,
-        lora_alpha=settings.lora_alpha,
+        lora_alpha=settings.lora_alpha,  # type: ignore[arg-type]  # peft takes a float too
         lora_dropout=settings.lora_dropout,
         target_modules=targets,
         task_type="CAUSAL_LM",
@@ -425,8 +425,8 @@ def train(
             p.requires_grad_(True)
     else:
         model = wrap_lora(model, settings, base_id=base_id)
-    if device == "cuda" and not _distributed():
-        model.to("cuda")
+    if device == "cuda":  # under torchrun / accelerate launch each process takes its LOCAL_RANK's GPU
+        model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
     prompt_ids = encode_prompt(tokenizer, clean_record(raw[0]), spec)  # a final assistant turn is excluded
     if not prompt_ids:  # raw text (an empty prompt): start from its first token
         prompt_ids = list(data[0]["input_ids"][:1])
@@ -512,8 +512,9 @@ def _quiet_callbacks(trainer: Any, progress: bool) -> None:
         trainer.remove_callback(ProgressCallback)
 
 
-def _distributed() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+def is_main_process() -> bool:
+    """True on rank 0 (or without a launcher): only it writes the adapter, reports and the ledger."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _mkdir(path: Path) -> Path:

@@ -48,7 +48,6 @@ def build_tiny_model(
     Returns ``out_dir``. The same arguments and seed give the same weights. An existing
     ``out_dir`` is replaced as a whole (rename), never half-written.
     """
-    import torch
     from transformers import GenerationConfig, MistralConfig, MistralForCausalLM
 
     from gates.rendering import end_of_turn_ids
@@ -76,7 +75,7 @@ def build_tiny_model(
         initializer_range=0.02,
     )
     with _seeded(seed):
-        model = MistralForCausalLM(config).to(torch.float32)
+        model = MistralForCausalLM(config).float()
     stop = [int(i) for i in end_of_turn_ids(tokenizer)]
     model.generation_config = GenerationConfig(
         bos_token_id=bos,

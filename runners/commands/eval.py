@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     numbered = with_lines(records)
     strict = report.add(run_gate(strict_json.GATE, Stage.ADAPTER, strict_json.check_records, records=numbered,
                                  schema=schema, source=str(out), min_pass_rate=args.min_pass_rate))
-    strict.metrics.update({f"generation_{k}": v for k, v in stats.items()
+    strict.metrics.update({k if k.startswith("generat") else f"generation_{k}": v for k, v in stats.items()
                            if k in ("generation_seconds", "tokens_per_second", "generated_tokens")})
     report.add(run_gate(eos_behaviour.GATE, Stage.ADAPTER, eos_behaviour.check, records=numbered,
                         max_new_tokens=args.max_new_tokens, min_eos_rate=args.min_eos_rate, source=str(out)))

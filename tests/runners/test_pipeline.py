@@ -62,7 +62,7 @@ def test_release_manifest_verifies(cli, full_run) -> None:
 
 
 def test_provenance_and_ledger(full_run) -> None:
-    project, result = full_run
+    project, _ = full_run
     prov = json.loads((project.root / "run" / "provenance.json").read_text())
     assert prov["lora"]["r"] == 4 and prov["train"]["max_seq_len"] == 160 and prov["train"]["seed"] == 0
     assert prov["template"]["sha256"] and prov["versions"]["torch"]
