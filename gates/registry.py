@@ -47,7 +47,7 @@ GATES: tuple[GateSpec, ...] = (
 
 # Modules that define rules, for the catalogue (``sftgate rules``). Some define rules without
 # being a gate of their own (the config loader, for instance).
-RULE_MODULES: tuple[str, ...] = tuple(spec.module for spec in GATES)
+RULE_MODULES: tuple[str, ...] = (*(spec.module for spec in GATES), "gates.gx_suite", "gates.triage")
 
 
 def get(name: str) -> GateSpec:
