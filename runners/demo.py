@@ -141,7 +141,7 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def config_text(*, model_id: str, tokenizer: str | None = None, collator: str | None = None,
-                inference_template: str | None = None, lora_steps: int = 200) -> str:
+                inference_template: str | None = None, lora_steps: int = 500) -> str:
     """The demo's ``sftgate.yaml`` (paths relative to it)."""
     lines = [
         "# sftgate demo: strict-JSON extraction with a tiny Mistral-architecture model, offline, on CPU.",
@@ -203,9 +203,9 @@ class DemoSettings:
     hidden_size: int = 64
     layers: int = 2
     heads: int = 4
-    base_steps: int = 300
+    base_steps: int = 600
     base_lr: float = 1e-2
-    lora_steps: int = 200
+    lora_steps: int = 500
     n_train: int = N_TRAIN
     seed: int = 0
 

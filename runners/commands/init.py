@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gates.core import Stage
-from gates.execute import run_gate
 from gates.report import Report
 from gates.scaffold import scaffold
 
@@ -20,7 +19,8 @@ passes: sftgate.yaml; data/train.jsonl and data/eval.jsonl (prompt/completion re
 completions are compact JSON, with no eval row leaking into train); data/cases.jsonl (fixed
 cases with expected answers); schema/output.schema.json (the JSON Schema every answer must
 satisfy). The task is support-ticket triage; replace the data with yours and keep the shape.
-Existing files are never overwritten: init writes nothing if any of them exists.
+Existing files are never overwritten: init writes nothing if any of them exists. The new
+project is then checked at once, so the report shows what `sftgate check` will run.
 
 examples:
   sftgate init my-project
@@ -34,15 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:
+    from gates.preflight import run_preflight
+
     written = scaffold(args.dir)
-    report = Report(command=f"init {args.dir}")
-    report.add(run_gate("init", Stage.CONFIG, _nothing_to_check))
+    config = Path(args.dir) / "sftgate.yaml"
+    if not args.quiet:
+        for path in written:
+            io.say(f"created {path}")
+        io.say(f"checking the new project (the same as `sftgate check {config}`):")
+    report = run_preflight(config, command=f"init {args.dir}")
     for path in written:
         report.artifacts[path.relative_to(args.dir).as_posix()] = str(path)
-    if not args.quiet:
-        io.say(f"next: sftgate check {args.dir}/sftgate.yaml")
     return report
-
-
-def _nothing_to_check():  # the init "gate": the files were written; nothing failed
-    yield from ()

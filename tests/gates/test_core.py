@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gates.core import MAX_SAMPLES, GateResult, Rule, Severity, Stage, Status, bound_evidence
@@ -19,6 +19,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=40, deadline=None)
 @given(st.dictionaries(st.text(), json_values, max_size=60))
 def test_evidence_is_bounded_and_json_safe(evidence):
     bounded = bound_evidence(evidence)
