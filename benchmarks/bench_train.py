@@ -20,10 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `fixtures` when run as a script
 
 SYSTEM = "Reply with JSON: name, age, city, job."
 
@@ -65,7 +68,8 @@ def run_trl(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict
     from runners.tiny_model import quiet_transformers
 
     tokenizer = load_tokenizer(paths["tokenizer"])
-    model = AutoModelForCausalLM.from_pretrained(str(paths["model"]))
+    with quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(str(paths["model"]))
     data = datasets.load_dataset("json", data_files=str(paths["trl_train"]), split="train",
                                  cache_dir=str(out.parent / "cache"))
     config = SFTConfig(
@@ -79,6 +83,9 @@ def run_trl(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict
     with quiet_transformers():
         trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tokenizer,
                              peft_config=lora)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -87,40 +94,44 @@ def run_trl(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict
             "final_loss": losses[-1] if losses else None}
 
 
-def pipeline_share(root: Path) -> dict[str, Any]:
+def pipeline_share(root: Path, steps: int) -> dict[str, Any]:
     """Wall time of `sftgate run` on a tiny project vs the seconds its gates took."""
-    from fixtures.runner import tiny_project
+    from fixtures.runner import tiny_config, tiny_project
     from runners.pipeline import run_pipeline
 
-    project = tiny_project(root / "pipeline", n_train=64, n_cases=8,
-                           config=None)
+    project = tiny_project(root / "pipeline", n_train=400, n_cases=20, hidden_size=64,
+                           config=tiny_config(steps=steps, max_new_tokens=32))
     start = time.perf_counter()
     report = run_pipeline(project.config, resume=False)
     wall = time.perf_counter() - start
     steps = {"sft", "merge", "generate"}
     gates = sum(g.seconds for g in report.gates if g.gate not in steps)
     work = sum(g.seconds for g in report.gates if g.gate in steps)
+    generation = sum(g.metrics.get("generation_seconds", 0.0) for g in report.gates if g.gate == "strict-json")
     per_gate: dict[str, float] = {}
     for g in report.gates:
         key = f"{g.stage.value}/{g.gate}"
         per_gate[key] = round(per_gate.get(key, 0.0) + g.seconds, 3)
     return {"passed": report.passed, "wall_seconds": round(wall, 2), "gate_seconds": round(gates, 2),
-            "train_merge_seconds": round(work, 2), "gate_share": round(gates / wall, 3) if wall else None,
+            "train_merge_seconds": round(work, 2), "generation_seconds": round(generation, 2), "gate_share": round(gates / wall, 3) if wall else None,
             "per_gate": per_gate}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--n-train", type=int, default=800)
     parser.add_argument("--no-pipeline", action="store_true", help="skip the pipeline share measurement")
+    parser.add_argument("--pipeline-steps", type=int, default=100, help="LoRA steps of the pipeline run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
+    import datasets
     import torch
 
+    datasets.disable_progress_bars()
     results: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "steps": args.steps,
                                "batch_size": args.batch_size, "hidden": args.hidden}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
@@ -146,10 +157,11 @@ def main() -> int:
         print(f"runner {results['runner']['tokens_per_second_median']:.0f} tokens/s vs TRL SFTTrainer "
               f"{results['trl']['tokens_per_second_median']:.0f} tokens/s (median of {args.rounds}): ratio {ratio:.2f}")
         if not args.no_pipeline:
-            share = pipeline_share(root)
+            share = pipeline_share(root, args.pipeline_steps)
             results["pipeline"] = share
             print(f"pipeline: {share['wall_seconds']}s wall, gates {share['gate_seconds']}s "
-                  f"({100 * (share['gate_share'] or 0):.0f}%), training+merge {share['train_merge_seconds']}s")
+                  f"({100 * (share['gate_share'] or 0):.0f}%), training+merge {share['train_merge_seconds']}s, "
+                  f"generation {share['generation_seconds']}s")
             for key, seconds in share["per_gate"].items():
                 print(f"  {key:32s} {seconds:8.3f}s")
     if args.json:

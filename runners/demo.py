@@ -5,12 +5,15 @@ out (``{"name": ..., "age": ..., "city": ..., "job": ...}``), validated against 
 Everything is made here, with no download:
 
 1. synthetic data from the word lists in ``runners/data/demo/``: train, eval, fixed cases
-   (held-out people: no name of eval or the cases is in train) and the output schema;
+   (held-out people: no eval or case person, first and last name together, is in train) and the
+   output schema;
 2. a tiny byte-level BPE tokenizer with a ChatML template (:mod:`runners.tiny_tokenizer`);
 3. a tiny Mistral-architecture model with random weights (:mod:`runners.tiny_model`);
-4. a short base-training step: LoRA alone cannot teach a *random* network a language, so the demo
-   first trains the base fully on raw text (the sentences and key=value notes, no chat template,
-   no JSON), the way a real base model arrives pre-trained. It says so in its output;
+4. a short base-training step: LoRA alone cannot teach a *random* network a language (the frozen
+   random embeddings and output head cap the logits a low-rank update reaches), so the demo first
+   trains the base fully on raw text: sentences followed by key=value notes, chat turns answered
+   in prose, and JSON records on their own, never a sentence paired with its JSON, the way a real
+   base model arrives pre-trained. It says so in its output;
 5. ``sftgate run`` on the generated ``sftgate.yaml``: config -> data -> tokenizer -> train (LoRA)
    -> adapter (strict JSON + EOS on the fixed cases) -> merge -> release;
 6. a loss-curve PNG and a markdown report in the run folder.
@@ -251,9 +254,10 @@ def base_training(out: Path, paths: dict[str, Path], settings: DemoSettings, say
 
     say("[demo] base-training step: LoRA alone cannot teach a randomly initialised network a language "
         "(its frozen random embeddings and output head cap what a low-rank update can express), so "
-        f"the tiny model is first trained fully for {settings.base_steps} steps on raw text (chat turns "
-        "answered in prose, and JSON records on their own: no sentence is ever paired with its JSON), "
-        "as a real base model arrives pre-trained. LoRA then has to learn the task: answer in strict JSON.")
+        f"the tiny model is first trained fully for {settings.base_steps} steps on raw text (sentences with "
+        "key=value notes, chat turns answered in prose, and JSON records on their own: no sentence is ever "
+        "paired with its JSON), as a real base model arrives pre-trained. LoRA then has to learn the task: "
+        "answer in strict JSON, and stop.")
     return train(paths["random_model"], paths["pretrain"], out / "base",
                  settings=TrainSettings(full=True, max_steps=settings.base_steps, lr=settings.base_lr,
                                         batch_size=32, max_seq_len=128, seed=settings.seed, logging_steps=25),
@@ -309,8 +313,10 @@ def run_demo(
         report.artifacts["loss_curve"] = str(png)
     md = write_demo_report(out, run_dir, report, base=base, before=before, seconds=time.perf_counter() - start)
     report.artifacts["demo_report"] = str(md)
-    say(f"[demo] loss curve: {png}")
+    if png is not None:
+        say(f"[demo] loss curve: {png}")
     say(f"[demo] report:     {md}")
+    say(f"[demo] {'passed' if report.passed else 'FAILED'}: release in {report.artifacts.get('release', '(not promoted)')}")
     return report
 
 

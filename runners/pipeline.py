@@ -47,7 +47,17 @@ from typing import Any
 
 from gates import atomic
 from gates import config as config_mod
-from gates.core import Finding, GateResult, GateSkipped, InputError, Severity, SftgateError, Stage, Status
+from gates.core import (
+    STAGE_ORDER,
+    Finding,
+    GateResult,
+    GateSkipped,
+    InputError,
+    Severity,
+    SftgateError,
+    Stage,
+    Status,
+)
 from gates.execute import run_gate, skipped
 from gates.report import Report, to_json, to_markdown
 
@@ -492,7 +502,7 @@ def run_pipeline(
     report = Report(command=command or f"run {config_path}")
     job = job_id or ledger.new_job_id()
     ctx = Context(config=config, run_dir=run_dir, report=report, job_id=job, say=say, progress=progress)
-    state = load_state(run_dir) if resume else {}
+    state = load_state(run_dir)  # read even with resume=False: earlier stages' outputs and keys chain on
     saved: dict[str, Any] = state.get("stages", {}) if state else {}
     new_state: dict[str, Any] = {"version": STATE_VERSION, "config": str(config.path), "job_id": job, "stages": {}}
     ledger_path = ledger.default_ledger(config.base_dir)
@@ -503,17 +513,20 @@ def run_pipeline(
                                     "only": only_stage.value if only_stage else None})
     report.artifacts["run_dir"] = str(run_dir)
     previous = ""
-    reusing = resume
     stopped_at: Stage | None = None
     for stage in Stage:
         if only_stage is not None and stage is not only_stage:
+            if STAGE_ORDER.index(stage) > STAGE_ORDER.index(only_stage):
+                break
+            # an earlier stage: not run, but its key chains into the one that runs, as in a full run
+            previous = stage_key(stage, config, previous, ctx.outputs)
+            ctx.outputs.update((saved.get(stage.value) or {}).get("outputs") or {})
             continue
         key = stage_key(stage, config, previous, ctx.outputs)
-        record = saved.get(stage.value) if reusing else None
+        record = saved.get(stage.value) if resume else None
         if record and record.get("key") == key and record.get("passed") and _outputs_intact(record):
-            _reuse(ctx, stage, record)
+            _reuse(ctx, stage, record)  # same inputs (keys chain on every earlier stage's inputs), passed
         else:
-            reusing = False
             record = _execute(ctx, stage, key)
         new_state["stages"][stage.value] = record
         if main and run_dir.exists():

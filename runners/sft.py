@@ -314,8 +314,11 @@ def wrap_lora(model: Any, settings: TrainSettings, *, base_id: str | None = None
         target_modules=targets,
         task_type="CAUSAL_LM",
     )
+    from runners.tiny_model import quiet_transformers
+
     try:
-        peft_model = get_peft_model(model, config)
+        with quiet_transformers():
+            peft_model = get_peft_model(model, config)
     except ValueError as exc:  # "Target modules {...} not found in the base model"
         raise InputError(f"LoRA cannot wrap the model: {' '.join(str(exc).split())[:300]}",
                          hint="`sftgate rules unknown_target_module`; fix lora.target_modules") from None

@@ -134,8 +134,13 @@ class quiet_transformers:
         self.progress = progress
 
     def __enter__(self) -> None:
+        import warnings
+
         from transformers.utils import logging as hf_logging
 
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.simplefilter("ignore", FutureWarning)  # library deprecation notices, not the user's business
         self.level = hf_logging.get_verbosity()
         self.bars = hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
@@ -148,6 +153,7 @@ class quiet_transformers:
         hf_logging.set_verbosity(self.level)
         if self.bars:
             hf_logging.enable_progress_bar()
+        self.warnings.__exit__(None, None, None)
 
 
 def require_model_dir(path: str | os.PathLike[str], what: str = "model") -> Path:

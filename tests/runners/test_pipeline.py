@@ -144,3 +144,66 @@ def test_train_command_runs_one_stage(cli, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     assert _gates(result.report) == [("train", "lora-targets"), ("train", "sft"), ("train", "provenance")]
     assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_corrupted_base_weights_exit_2(cli, tmp_path: Path) -> None:
+    project = tiny_project(tmp_path)
+    (project.model / "model.safetensors").write_bytes(b"\x00garbage, not a safetensors file")
+    result = cli("run", str(project.config), "--format", "json")
+    assert result.code == 2
+    assert result.statuses()["sft"] == "error"
+    assert "Traceback" not in result.err
+    assert not (tmp_path / "run" / "adapter").exists() and not (tmp_path / "run" / "release").exists()
+
+
+def test_train_then_run_reuses_the_adapter(cli, tmp_path: Path) -> None:
+    """`sftgate train` records its stage under the same key a full run computes: `run` does not retrain."""
+    project = tiny_project(tmp_path, config=tiny_config(steps=1))
+    assert cli("train", str(project.config)).code == 0
+    adapter = tmp_path / "run" / "adapter" / "adapter_model.safetensors"
+    mtime = adapter.stat().st_mtime_ns
+    result = cli("run", str(project.config), "--until", "adapter", "--format", "json")
+    assert result.code == 0, result.err
+    sft = next(g for g in result.report["gates"] if g["gate"] == "sft")
+    assert "resumed" in sft["reason"]
+    assert adapter.stat().st_mtime_ns == mtime
+
+
+# --------------------------------------------------------------------------- the job ledger
+
+
+def test_ledger_append_and_read(tmp_path: Path) -> None:
+    from runners import ledger
+
+    path = ledger.default_ledger(tmp_path)
+    job = ledger.new_job_id()
+    assert job.startswith("sft-") and len(job.split("-")) == 4
+    ledger.append(path, {"job_id": job, "event": "start"})
+    ledger.append(path, {"job_id": "other", "event": "start"})
+    with open(path, "ab") as handle:  # a torn last line (disk full, a kill): skipped by readers
+        handle.write(b'{"job_id": "torn", "ev')
+    assert [e["job_id"] for e in ledger.read(path)] == [job, "other"]
+    assert ledger.find(path, job)[0]["event"] == "start" and "time" in ledger.find(path, job)[0]
+    assert ledger.read(tmp_path / "missing.jsonl") == []
+
+
+def test_ledger_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = tmp_path / "submissions.jsonl"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_many, args=(str(path), n)) for n in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 * 50
+    assert all(json.loads(line)["pad"] == "x" * 3000 for line in lines)  # every line whole
+
+
+def _append_many(path: str, n: int) -> None:
+    from runners import ledger
+
+    for i in range(50):
+        ledger.append(path, {"job_id": f"p{n}-{i}", "pad": "x" * 3000})
