@@ -80,7 +80,7 @@ class ConfigError(InputError):
     """An invalid sftgate config: names the file, the key path and the line (exit 2)."""
 
 
-class GateSkipped(Exception):  # noqa: N818 - it is a signal, not an error
+class GateSkipped(Exception):
     """Raised by a gate that has nothing to check; the reason goes in the report."""
 
 

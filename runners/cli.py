@@ -67,7 +67,7 @@ class IO:
         print(message, file=self.stderr, flush=True)
 
 
-class _Exit(Exception):  # noqa: N818
+class _Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
 

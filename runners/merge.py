@@ -203,10 +203,9 @@ def resolve_adapter(cfg: Any, adapter: str | os.PathLike[str] | None = None) -> 
         if not (path / "adapter_config.json").is_file():
             raise InputError(f"{path}: no adapter_config.json, not an adapter folder", hint="pass the folder the trainer saved")
         return path
-    out = cfg.path_of("train.output_dir")
-    if out is None:
-        raise InputError(f"{cfg.path}: train.output_dir is not set, so there is no adapter to merge",
-                         hint="set train.output_dir or pass --adapter DIR")
+    from runners.layout import run_dir_for
+
+    out = run_dir_for(cfg)
     for candidate in (out / "adapter", out):
         if (candidate / "adapter_config.json").is_file():
             return candidate
@@ -215,8 +214,10 @@ def resolve_adapter(cfg: Any, adapter: str | os.PathLike[str] | None = None) -> 
 
 
 def default_merged_dir(cfg: Any, adapter: Path) -> Path:
-    out = cfg.path_of("train.output_dir")
-    if out is not None and adapter == out / "adapter":
+    from runners.layout import run_dir_for
+
+    out = run_dir_for(cfg)
+    if adapter == out / "adapter":
         return out / "merged"
     return adapter.parent / f"{adapter.name}-merged"
 

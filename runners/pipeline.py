@@ -60,6 +60,7 @@ from gates.core import (
 )
 from gates.execute import run_gate, skipped
 from gates.report import Report, to_json, to_markdown
+from runners.layout import release_dir_for, run_dir_for
 
 Say = Callable[[str], Any]
 STATE_NAME = "sftgate-state.json"
@@ -118,16 +119,6 @@ class Context:
 
 
 # --------------------------------------------------------------------------- paths
-
-
-def run_dir_for(config: config_mod.Config) -> Path:
-    out = config.path_of("train.output_dir")
-    return out if out is not None else config.base_dir / "sftgate-runs" / config.path.stem
-
-
-def release_dir_for(config: config_mod.Config, run_dir: Path) -> Path:
-    out = config.path_of("release.dir")
-    return out if out is not None else run_dir / "release"
 
 
 def base_model(config: config_mod.Config) -> tuple[str, str | None]:

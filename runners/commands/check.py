@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from gates.report import Report
     from runners.cli import IO
