@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from gates.core import Finding, InputError, Rule, Severity
+from gates.release import sha256_file
 
 GATE = "provenance"
 MANIFEST_NAME = "provenance.json"
 ADAPTER_MANIFEST = "sftgate-provenance.json"
 PACKAGES = ("sftgate", "torch", "transformers", "peft", "datasets", "accelerate", "tokenizers", "safetensors")
 FULL_HASH_LIMIT = 2 << 30  # weight files above 2 GiB in total get a header fingerprint, not a full hash
-CHUNK = 1 << 20
 
 
 def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
@@ -95,14 +95,6 @@ REQUIRED = (
 
 
 # --------------------------------------------------------------------------- building
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def count_records(path: Path) -> int | None:
@@ -380,7 +372,7 @@ def check(
             )
 
     if ledger is not None and data.get("job_id"):
-        entries = _read_ledger(Path(ledger))
+        entries = read_ledger(Path(ledger))
         if not any(e.get("job_id") == data["job_id"] for e in entries):
             yield NOT_IN_LEDGER.finding(
                 f"job {data['job_id']!r} is not in the ledger {ledger}", str(ledger),
@@ -420,9 +412,10 @@ def adapter_base_findings(
     )
 
 
-def _read_ledger(path: Path) -> list[dict[str, Any]]:
+def read_ledger(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every entry of a JSONL ledger, oldest first; a missing file is []; torn or invalid lines are skipped."""
     try:
-        lines = path.read_text("utf-8", errors="replace").splitlines()
+        lines = Path(path).read_text("utf-8", errors="replace").splitlines()
     except OSError:
         return []
     out = []

@@ -62,21 +62,9 @@ def append(path: str | os.PathLike[str], entry: dict[str, Any]) -> dict[str, Any
 
 def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every entry of the ledger, oldest first; missing file -> []; torn or invalid lines skipped."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
+    from gates.provenance import read_ledger
+
+    return read_ledger(path)
 
 
 def find(path: str | os.PathLike[str], job_id: str) -> list[dict[str, Any]]:
