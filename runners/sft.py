@@ -493,7 +493,7 @@ def train(
     if trainer.is_world_process_zero():
         _save(trained, tokenizer, out, settings, result, spec, full=settings.full, base_dir=Path(base_dir))
     say(f"trained {steps} steps in {seconds:.1f}s ({result.tokens_per_second:.0f} tokens/s); "
-        f"loss {result.first_loss} -> {result.final_loss}; saved {out}")
+        f"loss {_fmt_loss(result.first_loss)} -> {_fmt_loss(result.final_loss)}; saved {out}")
     return result
 
 
@@ -620,3 +620,7 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def _fmt_loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
