@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from gates.core import InputError, Stage, UsageError
 from gates.execute import run_gate, skipped
 from gates.report import Report
+from runners.commands.argtypes import non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from runners.cli import IO
@@ -37,14 +38,6 @@ examples:
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="expected record format (default auto: each file's majority format)")
     parser.add_argument("--group-key", metavar="KEY",
                         help="a field (dotted path, e.g. meta.doc_id) whose values must not span train and eval")
-    parser.add_argument("--ngram", type=_positive, default=13, metavar="N",
+    parser.add_argument("--ngram", type=positive_int, default=13, metavar="N",
                         help="word n-gram length for eval_leak_ngram (default 13)")
     parser.add_argument("--tokenizer", metavar="DIR", help="local tokenizer folder: token-length stats")
-    parser.add_argument("--max-seq-len", type=_positive, metavar="N",
+    parser.add_argument("--max-seq-len", type=positive_int, metavar="N",
                         help="with --tokenizer: records longer than N tokens are too_long")
     parser.add_argument("--expectations", action="store_true",
                         help="also run the checks as a great-expectations suite and write Data Docs (extra gx)")
@@ -70,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run this GX expectation suite (JSON) on the data (implies --expectations)")
     parser.add_argument("--data-docs", metavar="DIR",
                         help="where the GX Data Docs go (default: sftgate-data-docs/ beside --junit-xml, or here)")
-    parser.add_argument("--max-per-rule", type=_positive, default=100, metavar="N",
+    parser.add_argument("--max-per-rule", type=non_negative_int, default=100, metavar="N",
                         help="findings listed per rule and file (default 100; 0 lists all; all are counted)")
-    parser.add_argument("--workers", type=_positive, metavar="N",
+    parser.add_argument("--workers", type=non_negative_int, metavar="N",
                         help="processes for a large JSONL file (default: one per CPU from 32 MB on)")
     parser.add_argument("--fail-fast", action="store_true", help="stop each gate at its first error")
 

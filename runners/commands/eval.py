@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gates.core import Stage
 from gates.report import Report
+from runners.commands.argtypes import positive_int, rate
 
 if TYPE_CHECKING:
     from runners.cli import IO
@@ -37,24 +38,8 @@ examples:
 """
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r} (e.g. 0.95 or 95%)") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1] (e.g. 0.95 or 95%)")
-    return value
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,11 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", metavar="DIR", help="a peft adapter folder to apply on --model")
     parser.add_argument("--cases", required=True, metavar="CASES.jsonl", help="fixed cases, one JSON object per line")
     parser.add_argument("--schema", required=True, metavar="SCHEMA.json", help="JSON Schema every output must satisfy")
-    parser.add_argument("--max-new-tokens", type=_positive, default=128, metavar="N", help="token limit per case (default 128)")
-    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="cases per batch (default 8)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=128, metavar="N", help="token limit per case (default 128)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="cases per batch (default 8)")
     parser.add_argument("--out", metavar="OUTPUTS.jsonl", help="where the generations go (default: outputs.jsonl next to CASES)")
-    parser.add_argument("--min-pass-rate", type=_rate, default=1.0, metavar="R", help="strict-json minimum pass rate (default 1.0)")
-    parser.add_argument("--min-eos-rate", type=_rate, default=1.0, metavar="R", help="minimum share of cases stopping with EOS (default 1.0)")
+    parser.add_argument("--min-pass-rate", type=rate, default=1.0, metavar="R", help="strict-json minimum pass rate (default 1.0)")
+    parser.add_argument("--min-eos-rate", type=rate, default=1.0, metavar="R", help="minimum share of cases stopping with EOS (default 1.0)")
     parser.add_argument("--system", metavar="TEXT", help="system prompt, as prompt.system in training")
     parser.add_argument("--chat-template", metavar="FILE", help="a .jinja chat template overriding the tokenizer's")
     parser.add_argument("--exact-keys", action="store_true", help="objects must have exactly the schema's properties")

@@ -11,6 +11,7 @@ from gates import registry
 from gates.core import InputError
 from gates.execute import run_gate
 from gates.report import Report
+from runners.commands.argtypes import rate
 
 if TYPE_CHECKING:
     from runners.cli import IO
@@ -39,14 +40,6 @@ examples:
 """
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r} (e.g. 0.95 or 95%)") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1] (e.g. 0.95 or 95%)")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-pass-rate",
-        type=_rate,
+        type=rate,
         default=1.0,
         metavar="R",
         help="minimum share of passing cases, 0..1 or a percentage (default 1.0: all)",

@@ -10,6 +10,7 @@ from gates import registry
 from gates.core import InputError
 from gates.execute import run_gate
 from gates.report import Report
+from runners.commands.argtypes import positive_int
 
 if TYPE_CHECKING:
     from runners.cli import IO
@@ -45,23 +46,15 @@ examples:
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="local tokenizer folder")
     parser.add_argument("--data", metavar="TRAIN.jsonl", help="training data (JSONL, JSON array, Parquet, save_to_disk folder)")
     parser.add_argument("--cases", metavar="CASES.jsonl", help="fixed eval cases, rendered the training and the inference way")
-    parser.add_argument("--max-seq-len", type=_positive, metavar="N", help="training max_seq_len (for eos_truncated)")
-    parser.add_argument("--show", type=_positive, metavar="K", help="print the first K examples token by token")
-    parser.add_argument("--max-tokens", type=_positive, default=120, metavar="N",
+    parser.add_argument("--max-seq-len", type=positive_int, metavar="N", help="training max_seq_len (for eos_truncated)")
+    parser.add_argument("--show", type=positive_int, metavar="K", help="print the first K examples token by token")
+    parser.add_argument("--max-tokens", type=positive_int, default=120, metavar="N",
                         help="tokens per example in --show (default 120; the end is always shown)")
     prompt = parser.add_argument_group("prompt (config prompt.*)")
     prompt.add_argument("--system", metavar="S", help="system prompt used in training (prompt.system)")
@@ -75,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--collator", choices=("completion_only", "mask_pad"), default="completion_only",
                        help="label masking of the trainer's collator (mask_pad: every pad label, EOS too when pad == eos)")
     train.add_argument("--generation-config", metavar="FILE", help="the served generation_config.json (default: DIR's)")
-    train.add_argument("--max-records", type=_positive, metavar="N", help="check only the first N records of --data")
+    train.add_argument("--max-records", type=positive_int, metavar="N", help="check only the first N records of --data")
     parser.add_argument("--fail-fast", action="store_true", help="stop each gate at its first error")
 
 
