@@ -42,6 +42,7 @@ from gates.dataset_io import (
     map_chunks,
     open_dataset,
 )
+from gates.output_schema import json_type
 
 GATE = "dataset-schema"
 FORMATS = ("prompt_completion", "messages")
@@ -156,20 +157,6 @@ def q(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def record_format(obj: dict[str, Any]) -> str:
