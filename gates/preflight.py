@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gates import config as config_mod
 from gates import document, registry
-from gates.core import GateResult, GateSkipped, SftgateError, Stage, Status
+from gates.core import GateResult, GateSkipped, InputError, SftgateError, Stage, Status
 from gates.execute import run_gate, skipped
 from gates.report import Report
 
@@ -27,6 +27,8 @@ def run_preflight(
     Any other JSON or YAML file is a foreign config: only its model-ID fields are checked.
     """
     doc = document.load(path)
+    if doc.data is None:
+        raise InputError(f"{path}: the file is empty", hint="`sftgate init DIR` writes a complete example config")
     report = Report(command=f"{command} {path}")
     if not config_mod.is_sftgate_config(doc):
         from gates import model_id

@@ -88,3 +88,9 @@ def test_rules_lists_and_explains(cli):
         one = cli("rules", rules[0]["rule"])
         assert one.code == 0 and rules[0]["code"] in one.out
     assert cli("rules", "no_such_rule_xyz").code == 2
+
+
+def test_check_on_an_empty_file_is_an_input_error(cli, tmp_path):
+    empty = tmp_path / "job.yaml"
+    empty.write_text("")
+    assert cli("check", str(empty)).code == 2
