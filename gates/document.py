@@ -102,7 +102,7 @@ def _line_loader() -> type:
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = type("_LineLoader", (base,), {})
+    loader: Any = type("_LineLoader", (base,), {})
     # Copy the resolver table first: add_implicit_resolver would otherwise mutate SafeLoader's lists.
     loader.yaml_implicit_resolvers = {k: list(v) for k, v in base.yaml_implicit_resolvers.items()}
     loader.add_implicit_resolver(

@@ -114,18 +114,13 @@ def build_parser(io: IO) -> _Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _common_options()
     for name, module_name in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command whose module is not built yet
-            if exc.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         child = sub.add_parser(
             name,
             help=module.HELP,
             description=getattr(module, "DESCRIPTION", module.HELP),
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            parents=[common],
+            parents=[common],  # type: ignore[list-item]
         )
         child.io = io  # type: ignore[attr-defined]
         module.add_arguments(child)

@@ -29,7 +29,7 @@ def emit_error(exc: SftgateError, args: argparse.Namespace | None, io: IO) -> in
     """A user error: the message on stderr; with ``--format json`` also a JSON document."""
     io.stderr.write(f"sftgate: error: {exc}\n")
     if args is not None and getattr(args, "format", None) == "json":
-        doc = {"schema_version": 1, "tool": "sftgate", "version": __version__,
+        doc: dict[str, object] = {"schema_version": 1, "tool": "sftgate", "version": __version__,
                "command": getattr(args, "command", "") or "", "passed": False,
                "exit_code": exc.exit_code, "error": exc.message, "gates": []}
         io.stdout.write(json.dumps(doc, indent=2) + "\n")

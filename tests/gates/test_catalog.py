@@ -13,17 +13,7 @@ from gates import catalog, registry
 from gates.core import Severity
 
 # DESIGN.md "Rule names (stable; this is the initial catalogue)".
-DESIGN_RULES = """
-invalid_repo_id missing_namespace dash_separated_id url_not_id local_path_missing unpinned_revision not_found gated
-invalid_json_line not_an_object unknown_format missing_field empty_field wrong_type role_order
-last_turn_not_assistant completion_schema duplicate_example empty_dataset too_long
-eval_leak_exact eval_leak_normalized eval_leak_prompt eval_leak_ngram group_leak cases_leak
-no_json_start code_fence trailing_text unterminated_json truncated invalid_json duplicate_key non_finite_number
-missing_key unexpected_key type_mismatch range_mismatch enum_mismatch value_mismatch
-no_eos_token eos_not_appended eos_masked eos_truncated eos_not_in_stop_ids prompt_not_prefix double_bos
-template_mismatch implicit_system_prompt
-merge_mismatch merge_no_effect nan_weights missing_artifact unsafe_weights remote_code manifest_mismatch gate_skipped
-""".split()
+DESIGN_RULES = ["invalid_repo_id", "missing_namespace", "dash_separated_id", "url_not_id", "local_path_missing", "unpinned_revision", "not_found", "gated", "invalid_json_line", "not_an_object", "unknown_format", "missing_field", "empty_field", "wrong_type", "role_order", "last_turn_not_assistant", "completion_schema", "duplicate_example", "empty_dataset", "too_long", "eval_leak_exact", "eval_leak_normalized", "eval_leak_prompt", "eval_leak_ngram", "group_leak", "cases_leak", "no_json_start", "code_fence", "trailing_text", "unterminated_json", "truncated", "invalid_json", "duplicate_key", "non_finite_number", "missing_key", "unexpected_key", "type_mismatch", "range_mismatch", "enum_mismatch", "value_mismatch", "no_eos_token", "eos_not_appended", "eos_masked", "eos_truncated", "eos_not_in_stop_ids", "prompt_not_prefix", "double_bos", "template_mismatch", "implicit_system_prompt", "merge_mismatch", "merge_no_effect", "nan_weights", "missing_artifact", "unsafe_weights", "remote_code", "manifest_mismatch", "gate_skipped"]
 
 
 def test_every_design_rule_exists():
