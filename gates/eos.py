@@ -209,12 +209,8 @@ def _data_findings(
     masked = [r for r in scan.records if r.ends_with_eos and (r.eos_masked_mask_pad if mask_pad else r.eos_masked_default)]
     truncated = [r for r in scan.records if r.truncated and not r.ends_with_eos]
     pad_token = rendering.token_strings(tok, [scan.pad_id])[0]
+    metrics.update(scan.metrics())
     metrics.update({
-        "records": total,
-        "skipped_records": scan.skipped + scan.unrenderable + scan.no_completion,
-        "scan_seconds": round(scan.seconds, 3),
-        "scan_workers": scan.workers,
-        "records_per_second": round(total / scan.seconds, 1) if scan.seconds > 0 else None,
         "counts": {
             "eos_not_appended": len(not_appended),
             "eos_masked": len(masked),

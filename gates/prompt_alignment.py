@@ -183,12 +183,8 @@ def _data_findings(tok: Any, scan: rendering.DataScan, metrics: dict[str, Any]) 
     total = len(scan.records)
     not_prefix = [r for r in scan.records if r.prefix_diff is not None]
     doubled = [r for r in scan.records if r.double_bos]
+    metrics.update(scan.metrics())
     metrics.update({
-        "records": total,
-        "skipped_records": scan.skipped + scan.unrenderable + scan.no_completion,
-        "scan_seconds": round(scan.seconds, 3),
-        "scan_workers": scan.workers,
-        "records_per_second": round(total / scan.seconds, 1) if scan.seconds > 0 else None,
         "prompt_not_prefix_rate": round(len(not_prefix) / total, 6) if total else 0.0,
         "double_bos_rate": round(len(doubled) / total, 6) if total else 0.0,
     })

@@ -774,6 +774,17 @@ class DataScan:
     def count(self, kind: str) -> int:
         return sum(1 for r in self.records if r.kind == kind)
 
+    def metrics(self) -> dict[str, Any]:
+        """The scan's own figures, the same in every gate that reads it."""
+        total = len(self.records)
+        return {
+            "records": total,
+            "skipped_records": self.skipped + self.unrenderable + self.no_completion,
+            "scan_seconds": round(self.seconds, 3),
+            "scan_workers": self.workers,
+            "records_per_second": round(total / self.seconds, 1) if self.seconds > 0 else None,
+        }
+
 
 _SCANS: dict[tuple[Any, ...], tuple[Any, DataScan]] = {}  # key -> (weakref to the tokenizer, scan)
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # smaller files are scanned in-process
