@@ -20,15 +20,7 @@ from tests.runners.tiny_merge import build_adapter, build_base, edit_weight
 CASES = FIXTURES / "merge" / "cases.jsonl"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run 5x faster on one thread than on two contended ones."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
