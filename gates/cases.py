@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gates import textfile
 from gates.core import InputError
 
 __all__ = ["MISSING", "FixedCase", "load_cases", "read_jsonl_lines"]
@@ -69,23 +70,7 @@ class FixedCase:
 def read_jsonl_lines(path: str | Path) -> list[tuple[int, str]]:
     """``(line number, text)`` of every non-blank line; InputError when the file cannot be read."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(
-            f"{path}: no such file", hint="check the path (relative paths are from the current folder)"
-        ) from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, expected a JSONL file (one JSON object per line)") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"{path}:{line}: not UTF-8 text ({exc.reason})", hint="save the file as UTF-8"
-        ) from None
+    text = textfile.read_text(p, display=str(path), expected="a JSONL file (one JSON object per line)")
     return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 

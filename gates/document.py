@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gates import textfile
 from gates.core import InputError
 
 KeyPath = tuple[str | int, ...]
@@ -53,16 +54,7 @@ def load(path: str | Path, *, display: str | None = None) -> Document:
     """Read ``path`` (JSON or YAML). Missing, unreadable or malformed files raise InputError."""
     p = Path(path)
     shown = display or str(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{shown}: no such file", hint="check the path (relative paths are from the current folder)") from None
-    except IsADirectoryError:
-        raise InputError(f"{shown}: is a folder, expected a JSON or YAML file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{shown}: cannot read ({exc.strerror})") from None
+    text = textfile.read_text(p, display=shown, expected="a JSON or YAML file")
     return loads(text, Path(shown), is_json=p.suffix.lower() == ".json")
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gates import atomic, document, hf_cache, model_id, model_id_fields
+from gates import atomic, document, hf_cache, model_id, model_id_fields, textfile
 from gates import config as config_mod
 from gates.core import Finding, InputError, Rule, Severity
 from gates.document import KeyPath, dotted
@@ -72,18 +72,8 @@ def plan(path: str | Path, *, env: Mapping[str, str] | None = None, display: str
     """Read ``path`` and work out every confident fix; nothing is written."""
     p = Path(path)
     shown = display or str(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{shown}: no such file", hint="check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{shown}: is a folder, expected a JSON or YAML file") from None
-    except OSError as exc:
-        raise InputError(f"{shown}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    raw = textfile.read_bytes(p, display=shown, expected="a JSON or YAML file")
+    text = textfile.decode(raw, display=shown, encoding="utf-8")  # the BOM is kept and handled below
     bom = text.startswith(_BOM)
     if bom:
         text = text[1:]
