@@ -100,24 +100,36 @@ _STATUS_COLOR = {Status.PASS: "32", Status.FAIL: "31", Status.SKIP: "33", Status
 _SEV_COLOR = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
 
 
+def gate_lines(g: GateResult, *, color: bool = False) -> list[str]:
+    """One gate as text: a status line, then each finding with its location and fix, then metrics.
+
+    Shared by the table report and the pytest plugin's failure text."""
+    status = _paint(f"{_ICON[g.status]:<5}", _STATUS_COLOR[g.status], color)
+    head = f"{status} {g.gate} [{g.stage.value}] ({g.seconds:.2f}s)"
+    errors = sorted({f.rule for f in g.findings if f.is_error})
+    if errors:
+        count = sum(1 for f in g.findings if f.is_error)
+        head += f": {count} error finding{'s' if count != 1 else ''} ({', '.join(errors)})"
+    if g.reason:
+        head += f": {g.reason}"
+    lines = [head]
+    for f in g.findings:
+        sev = _paint(f"{f.severity.value:<7}", _SEV_COLOR[f.severity], color)
+        lines.append(f"  {sev} {f.code} {f.rule}  {f.location}")
+        lines.append(f"          {f.message}")
+        if f.suggestion is not None:
+            lines.append(f"          fix: {f.suggestion}")
+    for key, value in g.metrics.items():
+        if isinstance(value, int | float | str | bool):
+            lines.append(f"          {key}: {value}")
+    return lines
+
+
 def to_table(report: Report, *, color: bool = False) -> str:
     """Human-readable text: one block per gate, one line per finding with location and fix."""
     lines: list[str] = []
     for g in report.gates:
-        status = _paint(f"{_ICON[g.status]:<5}", _STATUS_COLOR[g.status], color)
-        head = f"{status} {g.gate} [{g.stage.value}] ({g.seconds:.2f}s)"
-        if g.reason:
-            head += f": {g.reason}"
-        lines.append(head)
-        for f in g.findings:
-            sev = _paint(f"{f.severity.value:<7}", _SEV_COLOR[f.severity], color)
-            lines.append(f"  {sev} {f.code} {f.rule}  {f.location}")
-            lines.append(f"          {f.message}")
-            if f.suggestion is not None:
-                lines.append(f"          fix: {f.suggestion}")
-        for key, value in g.metrics.items():
-            if isinstance(value, int | float | str | bool):
-                lines.append(f"          {key}: {value}")
+        lines.extend(gate_lines(g, color=color))
     s = report.summary()
     verdict = "PASSED" if report.passed else "FAILED"
     verdict = _paint(verdict, "32" if report.passed else "31", color)

@@ -230,24 +230,10 @@ class SftgateGate(pytest.Item):
 
 
 def format_gate(result: GateResult) -> str:
-    """The failure text of a gate: one block per finding with its location and fix."""
-    head = f"{result.status.value.upper()} {result.gate} [{result.stage.value}]"
-    errors = sorted({f.rule for f in result.findings if f.is_error})
-    if errors:
-        count = sum(1 for f in result.findings if f.is_error)
-        head += f": {count} error finding{'s' if count != 1 else ''} ({', '.join(errors)})"
-    if result.reason:
-        head += f": {result.reason}"
-    lines = [head]
-    for f in result.findings:
-        lines.append(f"  {f.severity.value} {f.code} {f.rule} at {f.location}")
-        lines.append(f"      {f.message}")
-        if f.suggestion is not None:
-            lines.append(f"      fix: {f.suggestion}")
-    for key, value in result.metrics.items():
-        if isinstance(value, int | float | str | bool):
-            lines.append(f"  {key}: {value}")
-    return "\n".join(lines)
+    """The failure text of a gate: the same block as the table report (one per finding, with its fix)."""
+    from gates.report import gate_lines
+
+    return "\n".join(gate_lines(result))
 
 
 def format_report(report: Report) -> str:

@@ -108,7 +108,7 @@ def test_each_gate_is_one_item_with_the_pytest_outcome_of_its_status(pytester, f
     result.assert_outcomes(**expected)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     # the failure text carries the findings' codes and rules; no Python traceback for a gate
-    result.stdout.fnmatch_lines(["*TST001 test_rule at train.jsonl:3*"])
+    result.stdout.fnmatch_lines(["*TST001 test_rule  train.jsonl:3*"])
     assert "Traceback" not in result.stdout.str()
     assert "runtest" not in result.stdout.str()
 
