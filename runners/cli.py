@@ -19,6 +19,7 @@ from typing import TextIO
 
 from gates import __version__
 from gates.core import SftgateError
+from gates.report import FORMATS
 
 # The explicit command table: name -> module. Order is the order of ``sftgate --help``.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -95,7 +96,7 @@ class _Parser(argparse.ArgumentParser):
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("output")
-    group.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+    group.add_argument("--format", choices=FORMATS, default="table",
                        help="report format on stdout (default: table; json is one document, schema in the package)")
     group.add_argument("--junit-xml", metavar="PATH", help="also write a JUnit XML report (one testcase per gate)")
     group.add_argument("--quiet", "-q", action="store_true", help="no progress bars or status lines on stderr")
