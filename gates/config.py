@@ -117,7 +117,23 @@ def load(path: str | Path) -> Config:
     return Config(doc)
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One config error: where (key path and line), what, and the likely intended key."""
+
+    key_path: str
+    line: int | None
+    message: str
+    did_you_mean: str | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: {self.key_path}" if self.line else self.key_path
+        guess = f"; did you mean '{self.did_you_mean}'?" if self.did_you_mean else ""
+        return f"{where}: {self.message}{guess}"
+
+
 def validate(doc: Document) -> None:
+    """Raise :class:`ConfigError` listing every problem (its ``problems`` holds them, structured)."""
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{doc.path}: the config must be a mapping of sections (model, data, ...)")
     from jsonschema import Draft202012Validator
@@ -126,34 +142,30 @@ def validate(doc: Document) -> None:
     errors = sorted(validator.iter_errors(doc.data), key=lambda e: (doc.line_of(tuple(e.absolute_path)) or 0))
     if not errors:
         return
-    messages = [_explain(doc, error) for error in errors[:10]]
-    more = f"\n  … {len(errors) - 10} more" if len(errors) > 10 else ""
-    raise ConfigError(
-        f"{doc.path}: invalid config\n  " + "\n  ".join(messages) + more,
+    problems = [problem for error in errors for problem in _explain(doc, error)]
+    more = f"\n  … {len(problems) - 10} more" if len(problems) > 10 else ""
+    exc = ConfigError(
+        f"{doc.path}: invalid config\n  " + "\n  ".join(map(str, problems[:10])) + more,
         hint="`sftgate init DIR` writes a complete example config",
     )
+    exc.problems = problems
+    raise exc
 
 
-def _explain(doc: Document, error: Any) -> str:
+def _explain(doc: Document, error: Any) -> list[ConfigProblem]:
     path: KeyPath = tuple(error.absolute_path)
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        unknown = [k for k in instance if k not in allowed]
-        parts = []
-        for key in unknown:
-            key_path = (*path, key)
-            line = doc.line_of(key_path)
-            alias = ALIASES.get(str(key).lower())
-            guess = [alias] if alias in allowed else difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
-            hint = f"; did you mean '{guess[0]}'?" if guess else f"; allowed: {', '.join(allowed)}"
-            parts.append(f"line {line}: {dotted(key_path)}: unknown key '{key}'{hint}")
-        return "\n  ".join(parts)
-    line = doc.line_of(path)
-    where = f"line {line}: {dotted(path)}" if line else dotted(path)
-    if error.validator == "required":
-        return f"{where}: {error.message}"
-    return f"{where}: {error.message}"
+    if error.validator != "additionalProperties":
+        return [ConfigProblem(dotted(path), doc.line_of(path), error.message)]
+    allowed = sorted(error.schema.get("properties", {}))
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    problems = []
+    for key in (k for k in instance if k not in allowed):
+        key_path = (*path, key)
+        alias = ALIASES.get(str(key).lower())
+        guess = [alias] if alias in allowed else difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+        message = f"unknown key '{key}'" + ("" if guess else f"; allowed: {', '.join(allowed)}")
+        problems.append(ConfigProblem(dotted(key_path), doc.line_of(key_path), message, guess[0] if guess else None))
+    return problems
 
 
 def find_config(start: Path) -> Path:

@@ -77,7 +77,11 @@ class InputError(SftgateError):
 
 
 class ConfigError(InputError):
-    """An invalid sftgate config: names the file, the key path and the line (exit 2)."""
+    """An invalid sftgate config: names the file, the key path and the line (exit 2).
+
+    ``problems`` holds them structured (:class:`gates.config.ConfigProblem`) when validation found them."""
+
+    problems: list[Any] = []  # noqa: RUF012 - replaced per instance by the validator
 
 
 class GateSkipped(Exception):

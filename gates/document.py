@@ -40,11 +40,9 @@ class Document:
     def line_of(self, key_path: KeyPath) -> int | None:
         """The line of ``key_path``, or of its nearest ancestor that has one."""
         path = tuple(key_path)
-        while path:
-            if path in self.lines:
-                return self.lines[path]
+        while path not in self.lines and path:
             path = path[:-1]
-        return None
+        return self.lines.get(path)
 
     def location(self, key_path: KeyPath) -> str:
         return f"{self.path}:{dotted(key_path)}"

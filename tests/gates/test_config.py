@@ -22,21 +22,28 @@ def test_valid_config_loads_with_yaml12_floats(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "expect", "reason"),
+    ("text", "expected", "reason"),
     [
-        ("model:\n  id: a/b\ntrian:\n  lr: 0.1\n", ["line 3", "trian", "'train'"], "typo in a section"),
-        ("model:\n  id: a/b\nlora:\n  rank: 8\n", ["line 4", "lora.rank", "'r'"], "typo in a key"),
-        ("model:\n  id: a/b\ntrain:\n  lr: fast\n", ["line 4", "train.lr"], "wrong type"),
-        ("data:\n  train: x.jsonl\n", ["model"], "required key"),
-        ("- a\n- b\n", ["mapping"], "not a mapping"),
+        ("model:\n  id: a/b\ntrian:\n  lr: 0.1\n", [("trian", 3, "train")], "typo in a section"),
+        ("model:\n  id: a/b\nlora:\n  rank: 8\n", [("lora.rank", 4, "r")], "a peft name for a key"),
+        ("model:\n  id: a/b\ntrain:\n  lr: fast\n", [("train.lr", 4, None)], "wrong type"),
+        ("data:\n  train: x.jsonl\n", [("<root>", 1, None)], "required key"),
+        ("model:\n  id: a/b\n  name: x\ntrain:\n  learning_rate: 1\n",
+         [("model.name", 3, "id"), ("train.learning_rate", 5, "lr")], "every problem, not the first"),
     ],
 )
-def test_config_errors_name_key_line_and_guess(tmp_path, text, expect, reason):
+def test_config_errors_name_key_line_and_guess(tmp_path, text, expected, reason):
     with pytest.raises(ConfigError) as info:
         config.load(write(tmp_path, text))
-    message = str(info.value)
-    for part in expect:
-        assert part in message, reason
+    assert info.value.exit_code == 2
+    got = [(p.key_path, p.line, p.did_you_mean) for p in info.value.problems]
+    assert got == expected, reason
+
+
+def test_config_that_is_not_a_mapping(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, "- a\n- b\n"))
+    assert info.value.exit_code == 2
 
 
 def test_bad_yaml_names_line(tmp_path):
