@@ -87,7 +87,7 @@ def plan(path: str | Path, *, env: Mapping[str, str] | None = None, display: str
         _plan_field(result, doc, f, p.parent, cached)
     if result.edits:
         result.fixed = _apply(text, result.edits, is_json, shown)
-        _verify(result, is_json, sftgate)
+        _verify(result, is_json)
     return result
 
 
@@ -246,7 +246,7 @@ def json_string_spans(text: str) -> dict[KeyPath, tuple[int, int]]:
     return spans
 
 
-def _verify(result: FixPlan, is_json: bool, sftgate: bool) -> None:
+def _verify(result: FixPlan, is_json: bool) -> None:
     """Re-read the fixed text: every edited key holds its new value, nothing else moved."""
     doc = document.loads(result.fixed, Path(result.display), is_json=is_json)
     for edit in result.edits:

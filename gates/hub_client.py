@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gates import textfile
 from gates.core import InputError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -99,9 +100,7 @@ class HfHubClient:
         if gated:
             try:
                 api.auth_check(repo_id, token=self.token)
-            except GatedRepoError:
-                access = False
-            except RepositoryNotFoundError:
+            except (GatedRepoError, RepositoryNotFoundError):
                 access = False
             except Exception as exc:
                 raise HubUnavailable(scrub(f"{type(exc).__name__}: {exc}", self.env)) from None
@@ -129,10 +128,13 @@ class FakeHub:
 
     @classmethod
     def from_file(cls, path: str | Path) -> FakeHub:
+        text = textfile.read_text(path, expected="a fake Hub JSON file")
         try:
-            data = json.loads(Path(path).read_text("utf-8"))
-        except (OSError, ValueError) as exc:
+            data = json.loads(text)
+        except ValueError as exc:
             raise InputError(f"{path}: cannot read the fake Hub ({exc})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: the fake Hub must be a JSON object", hint='{"repos": {"org/name": {...}}}')
         return cls(data.get("repos", {}), unavailable=tuple(data.get("unavailable", ())))
 
     def lookup(self, repo_id: str, revision: str | None = None) -> RepoStatus:

@@ -263,16 +263,7 @@ def repo_id_problems(repo_id: str) -> list[RepoIdProblem]:
         problems.append(RepoIdProblem("git_suffix", "ends with '.git'"))
     if not problems:  # the regex and the explanations disagree: never pass silently
         problems.append(RepoIdProblem("characters", "does not match the Hub's repo-ID grammar"))
-    return _dedupe(problems)
-
-
-def _dedupe(problems: list[RepoIdProblem]) -> list[RepoIdProblem]:
-    seen, out = set(), []
-    for p in problems:
-        if p not in seen:
-            seen.add(p)
-            out.append(p)
-    return out
+    return list(dict.fromkeys(problems))  # without repeats, in order
 
 
 def validate_repo_id(repo_id: str) -> str:

@@ -131,10 +131,8 @@ def _walk(node: Any, path: KeyPath, parent: str | None, depth: int) -> Iterator[
                 kind, child = PARENT_KINDS[parent], True
             elif norm in ID_KEYS:
                 kind = ID_KEYS[norm]
-        if kind is not None and isinstance(value, str) and value != "":
-            revision, rev_key = _revision_beside(node, norm, kind, child)
-            if kind == "publish":
-                revision, rev_key = None, None
+        if kind is not None and value != "":
+            revision, rev_key = (None, None) if kind == "publish" else _revision_beside(node, norm, kind, child)
             yield IdField(
                 path=key_path,
                 value=value,

@@ -137,7 +137,6 @@ class OutputSchema:
     def __init__(self, schema: Any, *, exact_keys: bool, source: str, lines: Callable[[tuple], int | None]):
         self.source = source
         self.exact_keys = exact_keys
-        self.original = schema
         self.schema = close_objects(schema) if exact_keys else schema
         self._validator = _authority(self.schema, source, lines)
         self.draft = type(self._validator).__name__.replace("Validator", "")
@@ -167,9 +166,6 @@ class OutputSchema:
         return self._fast is not None
 
     # -- validation
-    def is_valid(self, value: Any) -> bool:
-        return not self.problems(value)
-
     def problems(self, value: Any) -> list[JsonProblem]:
         """Every way ``value`` breaks the schema (at most 50), each with its rule and JSON path."""
         fast = self._fast

@@ -18,12 +18,15 @@ Two entry points: :func:`check_records` on records in memory (``sftgate eval``, 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from gates.cases import MISSING, read_jsonl_lines
 from gates.core import Finding, InputError, Rule, Severity
@@ -421,24 +424,9 @@ def _diff(expected: Any, got: Any, parts: list[Any], out: list[dict[str, Any]]) 
 
 def _canonical(value: Any) -> bytes | None:
     try:
-        return _dumps_sorted(value)  # type: ignore[no-any-return]
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except Exception:  # beyond orjson (integers over 64 bits...): the exact walk decides
         return None
-
-
-def _make_dumps() -> Any:
-    try:
-        import orjson
-
-        option = orjson.OPT_SORT_KEYS
-        return lambda value: orjson.dumps(value, option=option)
-    except ImportError:  # pragma: no cover - orjson is a core dependency
-        import json
-
-        return lambda value: json.dumps(value, sort_keys=True, allow_nan=False).encode()
-
-
-_dumps_sorted = _make_dumps()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -483,25 +471,11 @@ def check(
     )
 
 
-def _loads() -> Any:
-    try:
-        import orjson
-
-        return orjson.loads
-    except ImportError:  # pragma: no cover - orjson is a core dependency
-        import json
-
-        return json.loads
-
-
-_record_loads = _loads()
 _LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 def _strict_record(text: str) -> Any:
     """``json`` as the second opinion on a line orjson refused (integers beyond 64 bits...)."""
-    import json
-
     try:
         return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
@@ -528,7 +502,7 @@ def _no_constant(name: str) -> Any:
 def parse_output_line(text: str, n: int, source: str) -> OutputRecord | Finding:
     """One line of an outputs file: an :class:`OutputRecord`, or an ``invalid_output_line`` finding."""
     try:
-        record = _record_loads(text)
+        record = orjson.loads(text)
         if (
             isinstance(record, dict)
             and "expected" in record

@@ -193,7 +193,7 @@ def _rule(gate: str, name: str) -> Rule | None:
     return next((r for r in getattr(module, "RULES", ()) if r.name == name), None)
 
 
-def scan_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, str, Hit]]:
+def scan_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, Hit]]:
     """``(line number, line, hit)`` for every line a pattern explains (the first pattern wins)."""
     for number, raw in enumerate(lines, start=1):
         line = _ANSI.sub("", raw[:MAX_LINE]).rstrip("\r\n")
@@ -240,7 +240,7 @@ def check(*, logs: Sequence[str | Path], metrics: dict[str, Any] | None = None) 
         counter = _Counter()
         try:
             with _open(path) as handle:
-                for number, _line, hit in scan_lines(counter.count(handle), str(path)):
+                for number, _line, hit in scan_lines(counter.count(handle)):
                     if hit.key in seen:
                         first, known, lines = seen[hit.key]
                         lines.append(number)

@@ -40,8 +40,6 @@ examples:
 """
 
 
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outputs", metavar="OUTPUTS.jsonl", help="generations, one JSON object per line")
     parser.add_argument(

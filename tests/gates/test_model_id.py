@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gates import config as config_mod
 from gates import document, hf_cache, known_models, model_id
-from gates.core import GateSkipped, Severity, Stage
+from gates.core import GateSkipped, InputError, Severity, Stage
 from gates.execute import run_gate
 from gates.hub_client import FakeHub, HfHubClient, RepoStatus, scrub
 from tests.conftest import FIXTURES
@@ -330,6 +330,19 @@ def test_url_revision_counts_in_release_mode():
 @pytest.fixture
 def hub():
     return FakeHub.from_file(FIX / "hub.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [(None, "a missing file"), ("{not json", "not JSON"), ("[]", "JSON but not an object")],
+)
+def test_a_bad_fake_hub_file_is_an_input_error(tmp_path, text, reason):
+    path = tmp_path / "hub.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(InputError) as err:
+        FakeHub.from_file(path)
+    assert err.value.exit_code == 2, reason
 
 
 # (value, revision, release, expected rules with severities, reason)
