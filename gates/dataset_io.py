@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.core import InputError
+from gates.textfile import PATH_HINT, read_bytes
 
 __all__ = ["DatasetSource", "ReadIssue", "open_dataset"]
 
@@ -179,10 +180,7 @@ class DatasetSource:
     def _iter_json_array(self) -> Iterator[tuple[int, Any]]:
         import orjson
 
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{self.display}: cannot read ({exc.strerror or exc})") from None
+        data = read_bytes(self.path, display=self.display)
         if data.startswith(BOM):
             self.counts["bom"] = 1
             data = data[len(BOM):]
@@ -266,7 +264,7 @@ def open_dataset(path: str | Path, *, display: str | None = None, progress: Any 
     p = Path(path)
     shown = display or str(path)
     if not p.exists():
-        raise InputError(f"{shown}: no such file", hint="check the path (relative paths are from the current folder)")
+        raise InputError(f"{shown}: no such file", hint=PATH_HINT)
     if p.is_dir():
         if (p / "dataset_dict.json").is_file() or (p / "state.json").is_file() or any(p.glob("*.arrow")):
             return DatasetSource(p, shown, "arrow", progress)

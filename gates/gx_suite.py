@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.core import Finding, InputError, Rule, Severity
+from gates.textfile import read_text
 
 GATE = "expectations"
 DOCS_DIR = "sftgate-data-docs"
@@ -151,11 +152,10 @@ def builtin_suite(gx: Any, *, with_schema: bool) -> Any:
 def read_suite_file(path: str | Path) -> dict[str, Any]:
     """A team's suite from a GX 1.x JSON file, as a dict; InputError naming the file when it is not one."""
     p = Path(path)
+    text = read_text(p, display=str(path), expected="a GX expectation suite JSON file", encoding="utf-8")
     try:
-        data = json.loads(p.read_text("utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file", hint="give a GX expectation suite JSON file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not a JSON expectation suite ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise InputError(

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gates.core import InputError
+from gates.textfile import read_text
 
 IGNORE_INDEX = -100
 COLLATORS = ("completion_only", "mask_pad")
@@ -130,13 +130,7 @@ def _read_template(config: Any, key: str) -> str | None:
 
 def read_template_file(path: str | Path) -> str:
     """Read a ``.jinja`` chat template; a missing or unreadable file is an :class:`InputError`."""
-    p = Path(path)
-    try:
-        return p.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{p}: chat template file does not exist", hint="pass a .jinja file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read the chat template: {exc}") from exc
+    return read_text(path, expected="a .jinja chat template file", encoding="utf-8")
 
 
 def template_hash(text: str | None) -> str | None:

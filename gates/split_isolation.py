@@ -42,7 +42,6 @@ DEFAULT_NGRAM = 13
 NGRAM_COMMON = 10
 MAX_PER_RULE = 100
 BATCH = 2048
-_P = 0x100000001B3  # FNV prime: the multiplier of the polynomial n-gram hash
 
 # Leak kinds, strongest first; the value is the rank kept per eval record (lower wins).
 EXACT, NORMALIZED, PROMPT, NGRAM = 1, 2, 3, 4

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.core import ConfigError, GateSkipped, InputError
+from gates.textfile import read_text
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tekken.json")
 GENERATION_CONFIG = "generation_config.json"
@@ -140,12 +141,7 @@ def _fill_tekken_specials(tokenizer: Any, tekken: Path) -> None:
 
 def read_json_file(path: Path) -> Any:
     """Read a JSON file; a missing or invalid one is an :class:`InputError` naming FILE:LINE."""
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: file does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
+    text = read_text(path, encoding="utf-8")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

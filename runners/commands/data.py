@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from gates.core import InputError, Stage, UsageError
 from gates.execute import run_gate, skipped
 from gates.report import Report
+from gates.textfile import PATH_HINT
 from runners.commands.argtypes import non_negative_int, positive_int
 
 if TYPE_CHECKING:
@@ -72,8 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _must_exist(path: str | None, what: str) -> None:
     if path is not None and not Path(path).exists():
-        raise InputError(f"{path}: no such file ({what})",
-                         hint="check the path (relative paths are from the current folder)")
+        raise InputError(f"{path}: no such file ({what})", hint=PATH_HINT)
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:

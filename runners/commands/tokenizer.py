@@ -10,6 +10,7 @@ from gates import registry
 from gates.core import InputError
 from gates.execute import run_gate
 from gates.report import Report
+from gates.textfile import PATH_HINT
 from runners.commands.argtypes import positive_int
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def _existing(path: str | None, what: str) -> Path | None:
         return None
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{path}: no such file ({what})", hint="check the path (relative paths are from the current folder)")
+        raise InputError(f"{path}: no such file ({what})", hint=PATH_HINT)
     return p
 
 

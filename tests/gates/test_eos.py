@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
+from fixtures.tokenizers import NO_EOS_TEMPLATE, TokenizerFolders, tokenizer_folders
 from gates import eos
 from gates.config import load as load_config
 from gates.core import GateSkipped, Severity, Stage, Status
@@ -36,10 +36,10 @@ CASES = [
     ("no-eos-token-tiny", "tiny", {"eos_token": None}, None, {}, ["no_eos_token"], "tokenizer_config has no eos_token"),
     ("no-eos-token-llama3", "llama3", {"eos_token": None}, None, {}, ["no_eos_token"], "tokenizer_config has no eos_token"),
     *[(f"eos-not-appended-{f}", f, {"template": t}, None, {}, ["eos_not_appended"], "template does not close the turn (probe)")
-      for f, t in [("tiny", "chatml_no_eos.jinja"), ("mistral_v3", "mistral_v3_no_eos.jinja"), ("llama3", "llama3_no_eot.jinja")]],
+      for f, t in NO_EOS_TEMPLATE.items()],
     *[(f"eos-not-appended-data-{f}", f, {"template": t}, "clean_messages.jsonl", {}, ["eos_not_appended"] * 4,
        "every record's last trained token is content")
-      for f, t in [("tiny", "chatml_no_eos.jinja"), ("mistral_v3", "mistral_v3_no_eos.jinja"), ("llama3", "llama3_no_eot.jinja")]],
+      for f, t in NO_EOS_TEMPLATE.items()],
     ("eos-masked-mistral", "mistral_v3", None, None, {"collator": "mask_pad"}, ["eos_masked"], "no pad token: pad == eos == </s>"),
     ("eos-masked-tekken", "tekken", None, None, {"collator": "mask_pad"}, ["eos_masked"], "no pad token: pad == eos == </s>"),
     ("eos-masked-data-mistral", "mistral_v3", None, "clean_messages.jsonl", {"collator": "mask_pad"}, ["eos_masked"] * 4,
