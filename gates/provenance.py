@@ -314,10 +314,6 @@ def base_relation(adapter_base: str | None, model_id: str, config_dir: Path | No
     return "different" if a[0] == b[0] else "unknown"
 
 
-def same_base(adapter_base: str | None, model_id: str, config_dir: Path | None = None) -> bool:
-    return base_relation(adapter_base, model_id, config_dir) == "same"
-
-
 def check(
     *,
     manifest: str | os.PathLike[str] | Mapping[str, Any],

@@ -118,7 +118,7 @@ def merge_adapter(
         if isinstance(template, str) and template and not (tmp / "chat_template.jinja").exists():
             (tmp / "chat_template.jinja").write_text(template, encoding="utf-8")
         _write_generation_config(merged, tokenizer, tmp)
-        _drop_pickles(tmp)
+        drop_pickles(tmp)
         replace_dir(tmp, out)
     except BaseException:
         import shutil
@@ -156,7 +156,7 @@ def _write_generation_config(model: Any, tokenizer: Any, folder: Path) -> None:
     gen.save_pretrained(folder)
 
 
-def _drop_pickles(folder: Path) -> None:
+def drop_pickles(folder: Path) -> None:
     """save_pretrained writes safetensors; a stray training_args.bin must not ride along."""
     for name in os.listdir(folder):
         if name.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")):

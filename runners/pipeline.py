@@ -36,6 +36,7 @@ runs everything again.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -625,10 +626,9 @@ def write_loss_curve(train_dir: str | os.PathLike[str], out: str | os.PathLike[s
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, target)
+    target = Path(out)
+    atomic.write_bytes(target, png.getvalue())
     return target

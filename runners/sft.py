@@ -561,10 +561,13 @@ def _loss_logger(losses: list[dict[str, float]], say: Say) -> Any:
 def _save(model: Any, tokenizer: Any, out: Path, settings: TrainSettings, result: TrainResult, spec: Any,
           *, full: bool, base_dir: Path) -> None:
     """Save the adapter (or full model) with tokenizer files, atomically (temp folder, rename)."""
+    from runners.merge import drop_pickles
+    from runners.release import replace_dir, temp_dir_for
     from runners.tiny_model import quiet_transformers
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = temp_dir_for(out)
+    tmp.mkdir()
     try:
         with quiet_transformers():
             if full:
@@ -584,16 +587,8 @@ def _save(model: Any, tokenizer: Any, out: Path, settings: TrainSettings, result
             "losses": result.losses,
         }
         (tmp / "sftgate-train.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        for name in os.listdir(tmp):  # safetensors only: no training_args.bin or other pickles
-            if name.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")):
-                os.unlink(tmp / name)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        drop_pickles(tmp)  # safetensors only: no training_args.bin or other pickles
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ def build_tiny_model(
 
     from gates.rendering import end_of_turn_ids
     from gates.tokenizer_io import load_tokenizer
+    from runners.release import replace_dir, temp_dir_for
 
     if hidden_size % heads:
         raise ValueError(f"hidden_size {hidden_size} is not a multiple of heads {heads}")
@@ -84,7 +84,8 @@ def build_tiny_model(
     )
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = temp_dir_for(out)
+    tmp.mkdir()
     try:
         with quiet_transformers():
             model.save_pretrained(tmp)
@@ -96,9 +97,7 @@ def build_tiny_model(
             "hidden_size": hidden_size, "layers": layers, "heads": heads, "seed": seed,
             "parameters": parameter_count(model),
         }, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -62,6 +62,7 @@ def test_adapter_folder_is_the_artifact(trained) -> None:
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
             "sftgate-train.json"} <= names
     assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]  # no temp folder left
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == "my-org/base"
     assert result.steps == 3 and result.tokens > 0 and result.tokens_per_second > 0
