@@ -188,7 +188,7 @@ def main() -> int:
     print(f"generated {args.records:,} + {args.eval_records:,} records, {size:.0f} MB, "
           f"in {time.perf_counter() - start:.1f}s; planted {planted}")
 
-    argv = [sys.executable, "-m", "runners.cli", "data", str(train), "--eval", str(evals),
+    argv = [sys.executable, "-m", "sftgate.runners.cli.main", "data", str(train), "--eval", str(evals),
             "--output-schema", str(folder / "schema.json"), "--format", "json", "--quiet"]
     if args.workers:
         argv += ["--workers", str(args.workers)]
@@ -216,7 +216,7 @@ def main() -> int:
 
         tok = build_mistral_v3(folder / "mistral-v3")
         chat = make_chat(folder, args.chat_records)
-        argv = [sys.executable, "-m", "runners.cli", "data", str(chat), "--tokenizer", str(tok),
+        argv = [sys.executable, "-m", "sftgate.runners.cli.main", "data", str(chat), "--tokenizer", str(tok),
                 "--max-seq-len", "160", "--format", "json", "--quiet"]
         if args.workers:
             argv += ["--workers", str(args.workers)]

@@ -94,7 +94,7 @@ def baseline(path: Path) -> int:
 
 
 def json_check(outputs: Path, schema: Path) -> int:
-    from runners.cli import main
+    from sftgate.runners.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     return main(

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "HF_HUB_CACHE": str(REPO / ".no-hf-cache")}
     py = sys.executable
     if args.importtime:
-        proc = subprocess.run([py, "-X", "importtime", "-m", "runners.cli", "model-id", ID],
+        proc = subprocess.run([py, "-X", "importtime", "-m", "sftgate.runners.cli.main", "model-id", ID],
                               capture_output=True, text=True, cwd=REPO, env=env, check=False)
         rows = []
         for line in proc.stderr.splitlines():
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     commands = {
         "python -c pass": [py, "-c", "pass"],
-        "sftgate --help": [py, "-m", "runners.cli", "--help"],
-        f"sftgate model-id {ID}": [py, "-m", "runners.cli", "model-id", ID],
+        "sftgate --help": [py, "-m", "sftgate.runners.cli.main", "--help"],
+        f"sftgate model-id {ID}": [py, "-m", "sftgate.runners.cli.main", "model-id", ID],
     }
     medians = {}
     for label, cmd in commands.items():

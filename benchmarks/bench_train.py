@@ -32,9 +32,9 @@ SYSTEM = "Reply with JSON: name, age, city, job."
 
 
 def build(root: Path, n_train: int, hidden: int) -> dict[str, Path]:
-    from runners.demo import make_data, write_jsonl
-    from runners.tiny_model import build_tiny_model
-    from runners.tiny_tokenizer import build_tiny_tokenizer
+    from sftgate.runners.demo.demo import make_data, write_jsonl
+    from sftgate.runners.demo.tiny_model import build_tiny_model
+    from sftgate.runners.demo.tiny_tokenizer import build_tiny_tokenizer
 
     data = make_data(0, n_train=n_train)
     train = write_jsonl(root / "train.jsonl", data.train)
@@ -48,8 +48,8 @@ def build(root: Path, n_train: int, hidden: int) -> dict[str, Path]:
 
 
 def run_runner(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from gates.rendering import PromptSpec
-    from runners.sft import TrainSettings, train
+    from sftgate.gates.tokenizer.rendering import PromptSpec
+    from sftgate.runners.work.sft import TrainSettings, train
 
     settings = TrainSettings(max_steps=args.steps, lr=1e-2, batch_size=args.batch_size, lora_r=16, lora_alpha=32,
                              target_modules="all-linear", max_seq_len=128, seed=0, logging_steps=10)
@@ -64,8 +64,8 @@ def run_trl(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from gates.tokenizer_io import load_tokenizer
-    from runners.tiny_model import quiet_transformers
+    from sftgate.gates.readers.tokenizer_io import load_tokenizer
+    from sftgate.runners.demo.tiny_model import quiet_transformers
 
     tokenizer = load_tokenizer(paths["tokenizer"])
     with quiet_transformers():
@@ -97,7 +97,7 @@ def run_trl(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict
 def pipeline_share(root: Path, steps: int) -> dict[str, Any]:
     """Wall time of `sftgate run` on a tiny project vs the seconds its gates took."""
     from fixtures.runner import tiny_config, tiny_project
-    from runners.pipeline import run_pipeline
+    from sftgate.runners.pipeline.stages import run_pipeline
 
     project = tiny_project(root / "pipeline", n_train=400, n_cases=20, hidden_size=64,
                            config=tiny_config(steps=steps, max_new_tokens=32))

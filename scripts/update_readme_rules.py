@@ -6,7 +6,7 @@ import io
 import re
 from pathlib import Path
 
-from runners.cli import main
+from sftgate.runners.cli.main import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

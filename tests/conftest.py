@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gates.report import report_schema
+from sftgate.gates.frame.report import report_schema
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -45,7 +45,7 @@ def validate_report(doc: dict[str, Any]) -> None:
 
 
 def run_cli(*argv: str, env: dict[str, str] | None = None) -> CliResult:
-    from runners.cli import main
+    from sftgate.runners.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), stdout=out, stderr=err, env=env if env is not None else {})

@@ -28,7 +28,7 @@ def test_readme_shows_the_main_and_test_commands():
 
 
 def test_every_readme_command_exists():
-    from runners.cli import COMMANDS
+    from sftgate.runners.cli.main import COMMANDS
 
     names = {name for name, _ in COMMANDS}
     used = set(re.findall(r"^sftgate ([a-z-]+)", readme(), re.M))

@@ -1,0 +1,1 @@
+"""Stage ``adapter``: strict-json and eos-behaviour on the adapter's generations."""

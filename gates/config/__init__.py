@@ -1,0 +1,1 @@
+"""Stage ``config``: model IDs (model-id, fix-model-ids, triage) and job configs."""

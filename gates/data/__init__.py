@@ -1,0 +1,1 @@
+"""Stage ``data``: dataset-schema, split-isolation and the great-expectations suite."""

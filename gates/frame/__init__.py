@@ -1,0 +1,1 @@
+"""The shared frame: rules, findings, running a gate, the registry, reports, the catalogue."""

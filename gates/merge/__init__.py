@@ -1,0 +1,1 @@
+"""Stage ``merge``: merge-equivalence and artifacts."""

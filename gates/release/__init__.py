@@ -1,0 +1,1 @@
+"""Stage ``release``: the release gate."""

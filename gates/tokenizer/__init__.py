@@ -1,0 +1,1 @@
+"""Stage ``tokenizer``: prompt-alignment and eos, on the one rendering of prompts and labels."""

@@ -1,0 +1,1 @@
+"""Stage ``train``: lora-targets and provenance."""

@@ -1,0 +1,442 @@
+"""Gate ``provenance``: a training run records what makes it reproducible, and it matches.
+
+The runner writes a provenance manifest (``provenance.json`` in the run folder, and
+``sftgate-provenance.json`` next to the adapter) built by :func:`build_manifest`:
+
+- ``base_model``: the exact ID (a Hub ID, or a local folder), the configured revision, the resolved
+  revision (the commit of a Hub cache snapshot; for a local folder a content fingerprint);
+- ``datasets``: sha256, bytes and record count of train, eval, the fixed cases and the output schema;
+- ``template``: the sha256 of the chat template training rendered with;
+- ``lora``: r, alpha, dropout, target_modules; ``train``: max_seq_len, seed, lr, batch size,
+  gradient accumulation, epochs/steps, collator;
+- ``versions``: Python, sftgate, torch, transformers, peft, datasets, accelerate, tokenizers;
+- ``job_id``: the id in the job ledger (``runs/submissions.jsonl``).
+
+Rules:
+
+- ``PROV001 missing_provenance``: a field above is missing or empty;
+- ``PROV002 adapter_base_mismatch``: the adapter's ``base_model_name_or_path`` is not the config's
+  model (an adapter trained on another base: merging or serving it on this one is wrong);
+- ``PROV003 dataset_changed``: a data file's sha256 differs from the one recorded (the adapter
+  was trained on other data than the config now names);
+- ``PROV004 unresolved_revision`` (warning): a Hub base whose revision could not be resolved to
+  a commit (not in the local cache and not pinned);
+- ``PROV005 not_in_ledger`` (warning): the job id is not in the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.release.release import sha256_file
+
+GATE = "provenance"
+MANIFEST_NAME = "provenance.json"
+ADAPTER_MANIFEST = "sftgate-provenance.json"
+PACKAGES = ("sftgate", "torch", "transformers", "peft", "datasets", "accelerate", "tokenizers", "safetensors")
+FULL_HASH_LIMIT = 2 << 30  # weight files above 2 GiB in total get a header fingerprint, not a full hash
+
+
+def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
+          severity: Severity = Severity.ERROR) -> Rule:
+    return Rule(code, name, severity, GATE, summary, why, fix, example)
+
+
+MISSING = _rule(
+    "PROV001", "missing_provenance", "the provenance manifest lacks a field that makes the run reproducible",
+    "Without the base revision, the data hash, the template hash, the LoRA hyperparameters, the "
+    "sequence length, the seed and the library versions, nobody can rebuild or audit the model.",
+    "Train with `sftgate train`/`sftgate run`, which records all of them; do not hand-edit the manifest.",
+    "provenance.json: datasets.train.sha256 is missing",
+)
+BASE_MISMATCH = _rule(
+    "PROV002", "adapter_base_mismatch", "the adapter was trained on another base model than the config names",
+    "A LoRA adapter is a delta to one specific set of weights: applied to another base (another size, "
+    "another revision, the instruct instead of the base) it produces garbage or fails to load.",
+    "Point model.id at the base the adapter was trained on, or retrain the adapter on this base.",
+    "adapter_config.json: base_model_name_or_path 'Qwen/Qwen2.5-1.5B' but model.id is 'Qwen/Qwen2.5-0.5B'",
+)
+DATASET_CHANGED = _rule(
+    "PROV003", "dataset_changed", "a data file differs from the one the run recorded",
+    "The adapter was trained (or evaluated) on other bytes than the config names now: its gates "
+    "and metrics do not describe this data.",
+    "Retrain on the current data, or restore the data the run recorded (sha256 in the evidence).",
+    "data/train.jsonl: sha256 9f2c… but the run recorded 3b1f…",
+)
+UNRESOLVED = _rule(
+    "PROV004", "unresolved_revision", "the base model's revision is not resolved to a commit",
+    "A branch such as main moves; the exact weights the run used are then unknown.",
+    "Pin model.revision to a 40-hex commit (huggingface_hub.model_info(ID).sha), or keep the snapshot "
+    "in the local cache so the run can resolve it.",
+    "base_model: {id: mistralai/Mistral-7B-v0.3, revision: main, resolved_revision: null}",
+    severity=Severity.WARNING,
+)
+NOT_IN_LEDGER = _rule(
+    "PROV005", "not_in_ledger", "the run's job id is not in the job ledger",
+    "The ledger (runs/submissions.jsonl) is the list of runs a team can audit; a run missing from it "
+    "was made outside the pipeline or its ledger was lost.",
+    "Run through `sftgate run`/`sftgate train`, which append to the ledger.",
+    severity=Severity.WARNING,
+)
+RULES = (MISSING, BASE_MISMATCH, DATASET_CHANGED, UNRESOLVED, NOT_IN_LEDGER)
+
+REQUIRED = (
+    "job_id", "base_model.id", "datasets.train.sha256", "datasets.train.records", "template.sha256",
+    "lora.r", "lora.alpha", "lora.dropout", "lora.target_modules", "train.max_seq_len", "train.seed",
+    "versions.python", "versions.torch", "versions.transformers", "versions.peft",
+)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def count_records(path: Path) -> int | None:
+    """Records in a data file: non-blank JSONL lines, a JSON array's items, Parquet/Arrow rows."""
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir():
+            state = path / "state.json"
+            if state.is_file():
+                info = json.loads((path / "dataset_info.json").read_text("utf-8")) if (path / "dataset_info.json").is_file() else {}
+                splits = info.get("splits") or {}
+                total = sum(int(s.get("num_examples", 0)) for s in splits.values() if isinstance(s, dict))
+                return total or None
+            return None
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return int(pq.read_metadata(str(path)).num_rows)
+        if suffix == ".json":
+            value = json.loads(path.read_text("utf-8-sig"))
+            return len(value) if isinstance(value, list) else 1
+        with open(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except (OSError, ValueError, ImportError):
+        return None
+
+
+def file_info(path: str | os.PathLike[str], *, records: bool = True) -> dict[str, Any]:
+    """``{"path", "sha256", "bytes"[, "records"]}`` of a data file (a folder: every file hashed in order)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: does not exist", hint="paths in the config are relative to the config file")
+    if p.is_dir():
+        digest = hashlib.sha256()
+        size = 0
+        for child in sorted(q for q in p.rglob("*") if q.is_file()):
+            digest.update(child.relative_to(p).as_posix().encode() + b"\0" + sha256_file(child).encode())
+            size += child.stat().st_size
+        out: dict[str, Any] = {"path": str(p), "sha256": digest.hexdigest(), "bytes": size}
+    else:
+        out = {"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+    if records:
+        out["records"] = count_records(p)
+    return out
+
+
+def model_fingerprint(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A content fingerprint of a local model folder: config, weights, tokenizer files.
+
+    Weight files are hashed in full up to 2 GiB in total; above that, their safetensors headers
+    (tensor names, shapes, dtypes, offsets) and sizes are hashed (``kind: header``).
+    """
+    root = Path(folder)
+    files = sorted(q for q in root.iterdir() if q.is_file() and not q.name.startswith("."))
+    weights = [q for q in files if q.suffix in (".safetensors", ".bin", ".pt", ".pth")]
+    total = sum(q.stat().st_size for q in weights)
+    kind = "full" if total <= FULL_HASH_LIMIT else "header"
+    digest = hashlib.sha256()
+    for q in files:
+        digest.update(q.name.encode() + b"\0" + str(q.stat().st_size).encode() + b"\0")
+        if q in weights and kind == "header":
+            digest.update(_safetensors_header(q))
+        else:
+            digest.update(sha256_file(q).encode())
+    return {"sha256": digest.hexdigest(), "kind": kind, "files": len(files), "weight_bytes": total}
+
+
+def _safetensors_header(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return head
+        size = int.from_bytes(head, "little")
+        return head + handle.read(min(size, 100 << 20))
+
+
+def resolve_base(model_id: str, revision: str | None, local: Path | None) -> dict[str, Any]:
+    """``base_model`` of the manifest: id, revision, resolved_revision, and a fingerprint when local."""
+    from sftgate.gates.readers.hf_cache import snapshot_revision
+    from sftgate.gates.config.model_id import is_commit
+
+    out: dict[str, Any] = {"id": model_id, "revision": revision, "resolved_revision": None}
+    if local is not None and local.is_dir():
+        found = snapshot_revision(local.resolve())
+        if found is not None and found[1]:
+            out["hub_id"], out["resolved_revision"] = found
+        else:
+            out["local_path"] = str(local.resolve())
+            out["fingerprint"] = model_fingerprint(local)
+            out["resolved_revision"] = "local:" + out["fingerprint"]["sha256"][:40]
+        return out
+    if revision and is_commit(revision):
+        out["resolved_revision"] = revision
+        return out
+    out["resolved_revision"] = _cached_commit(model_id, revision or "main")
+    return out
+
+
+def _cached_commit(repo_id: str, ref: str) -> str | None:
+    from sftgate.gates.readers.hf_cache import cache_dir, repo_id_to_folder
+
+    try:
+        text = (cache_dir() / repo_id_to_folder(repo_id) / "refs" / ref).read_text("utf-8").strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of Python and the libraries a run depends on (read from metadata: nothing imported)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def build_manifest(
+    config: Any,
+    *,
+    job_id: str,
+    lora: Mapping[str, Any],
+    train: Mapping[str, Any],
+    template_sha256: str | None,
+    template_source: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The provenance manifest of a run of ``config`` (see the module docstring)."""
+    import datetime as _dt
+
+    local = config.path_of("model.id")
+    base = resolve_base(str(config.get("model.id")), config.get("model.revision"),
+                        local if local is not None and local.is_dir() else None)
+    datasets: dict[str, Any] = {}
+    for key in ("train", "eval", "cases", "output_schema"):
+        path = config.path_of(f"data.{key}")
+        if path is not None and path.exists():
+            datasets[key] = file_info(path, records=key != "output_schema")
+    manifest: dict[str, Any] = {
+        "sftgate_provenance": 1,
+        "job_id": job_id,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": {"path": str(config.path), "sha256": sha256_file(config.path)},
+        "base_model": base,
+        "datasets": datasets,
+        "template": {"sha256": template_sha256, "source": template_source},
+        "prompt": {"system": config.get("prompt.system"), "template": config.get("prompt.template")},
+        "lora": dict(lora),
+        "train": dict(train),
+        "versions": library_versions(),
+    }
+    if extra:
+        manifest.update(extra)
+    return manifest
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def _get(data: Any, dotted: str) -> Any:
+    node = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / (ADAPTER_MANIFEST if (p / ADAPTER_MANIFEST).is_file() else MANIFEST_NAME)
+    try:
+        value = json.loads(p.read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{p}: no provenance manifest", hint="train with `sftgate train` or `sftgate run`") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{p}: unreadable provenance manifest ({exc})") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{p}: a provenance manifest must be a JSON object")
+    return value
+
+
+def base_relation(adapter_base: str | None, model_id: str, config_dir: Path | None = None) -> str:
+    """``same``, ``different`` or ``unknown``: does an adapter's ``base_model_name_or_path`` name the model?
+
+    Local paths compare resolved (relative ones from the config's folder, then the current one);
+    a Hub cache snapshot path compares as its repo ID; Hub IDs compare case-insensitively. A Hub
+    ID against a local folder that is not a cache snapshot cannot be decided: ``unknown``.
+    """
+    from sftgate.gates.readers.hf_cache import snapshot_revision
+
+    if not adapter_base:
+        return "unknown"
+    if adapter_base == model_id:
+        return "same"
+
+    def canon(value: str) -> tuple[str, str]:
+        candidates = [Path(value).expanduser()]
+        if config_dir is not None and not candidates[0].is_absolute():
+            candidates.insert(0, config_dir / value)
+        for p in candidates:
+            if p.exists():
+                found = snapshot_revision(p.resolve())
+                return ("hub", found[0].casefold()) if found else ("path", str(p.resolve()))
+        if value.startswith(("/", ".", "~")) or value.count("/") > 1:
+            return ("path", str(Path(value).expanduser()))
+        return ("hub", value.strip().rstrip("/").casefold())
+
+    a, b = canon(adapter_base), canon(model_id)
+    if a == b:
+        return "same"
+    return "different" if a[0] == b[0] else "unknown"
+
+
+def check(
+    *,
+    manifest: str | os.PathLike[str] | Mapping[str, Any],
+    model_id: str | None = None,
+    adapter_dir: str | os.PathLike[str] | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
+    data_files: Mapping[str, str | os.PathLike[str]] | None = None,
+    ledger: str | os.PathLike[str] | None = None,
+    location: str | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Iterator[Finding]:
+    """Check a provenance manifest: complete, its adapter on the config's base, its data unchanged.
+
+    ``data_files`` maps a dataset key (``train``, ``eval``...) to the file the config names now.
+    """
+    if isinstance(manifest, Mapping):
+        data, where = dict(manifest), location or MANIFEST_NAME
+    else:
+        data = load_manifest(manifest)
+        p = Path(manifest)
+        where = location or str(p / (ADAPTER_MANIFEST if (p / ADAPTER_MANIFEST).is_file() else MANIFEST_NAME)
+                                if p.is_dir() else p)
+    missing = [key for key in REQUIRED if _get(data, key) in (None, "", [], {})]
+    template_kind = _get(data, "template.source")
+    if template_kind == "none" and "template.sha256" in missing:  # prompt/completion data, no chat template
+        missing.remove("template.sha256")
+    for key in missing:
+        yield MISSING.finding(f"provenance field {key} is missing or empty", f"{where}:{key}", evidence={"field": key})
+    if metrics is not None:
+        metrics.update(fields_checked=len(REQUIRED), fields_missing=len(missing), job_id=data.get("job_id"))
+
+    base = _get(data, "base_model") or {}
+    if isinstance(base, dict) and base.get("id") and not base.get("local_path") and not base.get("resolved_revision"):
+        yield UNRESOLVED.finding(
+            f"base model {base.get('id')!r} at revision {base.get('revision') or 'main'!r} is not resolved to a commit",
+            f"{where}:base_model", evidence={"id": base.get("id"), "revision": base.get("revision")},
+        )
+
+    if adapter_dir is not None and model_id is not None:
+        yield from adapter_base_findings(adapter_dir, model_id, config_dir=config_dir, metrics=metrics)
+
+    for key, path in (data_files or {}).items():
+        recorded = _get(data, f"datasets.{key}.sha256")
+        if not recorded or path is None or not Path(path).exists():
+            continue
+        now = file_info(path, records=False)["sha256"]
+        if now != recorded:
+            yield DATASET_CHANGED.finding(
+                f"{path}: sha256 {now[:12]}… differs from the recorded {recorded[:12]}…",
+                f"{where}:datasets.{key}.sha256",
+                evidence={"dataset": key, "now": now, "recorded": recorded},
+            )
+
+    if ledger is not None and data.get("job_id"):
+        entries = read_ledger(Path(ledger))
+        if not any(e.get("job_id") == data["job_id"] for e in entries):
+            yield NOT_IN_LEDGER.finding(
+                f"job {data['job_id']!r} is not in the ledger {ledger}", str(ledger),
+                evidence={"job_id": data["job_id"], "ledger_entries": len(entries)},
+            )
+
+
+def adapter_base_findings(
+    adapter_dir: str | os.PathLike[str],
+    model_id: str,
+    *,
+    config_dir: str | os.PathLike[str] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Iterator[Finding]:
+    """``adapter_base_mismatch`` when the adapter's ``base_model_name_or_path`` is not ``model_id``."""
+    adapter_cfg = Path(adapter_dir) / "adapter_config.json"
+    try:
+        adapter = json.loads(adapter_cfg.read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{adapter_cfg}: no adapter config", hint="pass the folder the trainer saved") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{adapter_cfg}: unreadable adapter config ({exc})") from None
+    adapter_base = adapter.get("base_model_name_or_path") if isinstance(adapter, dict) else None
+    if metrics is not None:
+        metrics["adapter_base"] = adapter_base
+    relation = base_relation(adapter_base, model_id, Path(config_dir) if config_dir is not None else None)
+    if relation == "same":
+        return
+    unknown = relation == "unknown"
+    yield BASE_MISMATCH.finding(
+        f"adapter base_model_name_or_path {adapter_base!r} "
+        + ("cannot be matched to" if unknown else "is not") + f" the model {model_id!r}",
+        f"{adapter_cfg}:base_model_name_or_path",
+        suggestion=adapter_base if adapter_base else None,
+        evidence={"adapter_base": adapter_base, "model_id": model_id, "relation": relation},
+        severity=Severity.WARNING if unknown and adapter_base else None,
+    )
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every entry of a JSONL ledger, oldest first; a missing file is []; torn or invalid lines are skipped."""
+    try:
+        lines = Path(path).read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def from_config(config: Any) -> dict[str, Any] | None:
+    """Check the provenance the last run of ``config`` recorded (``train.output_dir``), if any."""
+    out = config.path_of("train.output_dir")
+    if out is None or not (out / MANIFEST_NAME).is_file():
+        return None
+    adapter = out / "adapter"
+    files = {k: config.path_of(f"data.{k}") for k in ("train", "eval", "cases", "output_schema")}
+    return {
+        "manifest": out / MANIFEST_NAME,
+        "model_id": str(config.get("model.id")),
+        "adapter_dir": adapter if (adapter / "adapter_config.json").is_file() else None,
+        "config_dir": config.base_dir,
+        "data_files": {k: v for k, v in files.items() if v is not None},
+        "ledger": config.base_dir / "runs" / "submissions.jsonl",
+    }

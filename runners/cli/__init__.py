@@ -1,0 +1,1 @@
+"""The ``sftgate`` command line: entry point, output, one module per command."""

@@ -1,0 +1,91 @@
+"""sftgate release DIR [--publish REPO_ID]: the gate before a model is published."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sftgate.gates.release import release as release_gate
+from sftgate.gates.frame.core import Stage, UsageError
+from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.frame.report import Report
+
+if TYPE_CHECKING:
+    from sftgate.runners.cli.main import IO
+
+HELP = "check a model folder before publishing (manifest, gates, artifacts, pinned base); --publish uploads"
+DESCRIPTION = """\
+Check DIR, a promoted release (or any model or adapter folder), before it is published:
+
+  - every file matches the manifest sftgate-manifest.json (size and sha256)   manifest_mismatch
+  - every gate recorded in the manifest passed; a required skip blocks        gate_failed, gate_skipped
+  - the artifacts serving needs are there, safetensors only, no remote code   missing_artifact,
+                                                                              unsafe_weights, remote_code
+  - the base model is pinned to a 40-hex commit                               unpinned_base_revision
+
+With --publish REPO_ID the folder is uploaded with huggingface_hub, only when the gate passed and
+only with a token from the environment variable HF_TOKEN (never printed; the repo is created
+private unless --public). Without HF_TOKEN it is a dry run that lists what would be uploaded.
+
+`sftgate run CONFIG` promotes a model into release.dir after every gate passed; this command is the
+last check on that folder (or on one built elsewhere).
+
+examples:
+  sftgate release runs/demo/release
+  sftgate release runs/demo/release --format json --junit-xml reports/release.xml
+  sftgate release runs/demo/release --publish my-org/my-model            # dry run without HF_TOKEN
+  HF_TOKEN=hf_xxx sftgate release runs/demo/release --publish my-org/my-model
+  sftgate release runs/demo/release --config sftgate.yaml --publish      # repo from release.repo_id
+  sftgate release out/adapter --allow-unpinned                           # an adapter, base not pinned
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", metavar="DIR", help="the release (or model / adapter) folder")
+    parser.add_argument("--publish", nargs="?", const="", metavar="REPO_ID",
+                        help="upload to this Hub model repo after the gate passed (default: release.repo_id)")
+    parser.add_argument("--config", metavar="CONFIG",
+                        help="sftgate.yaml: release.profile, release.require_pinned_revision, release.repo_id")
+    parser.add_argument("--profile", choices=("transformers", "mistral"),
+                        help="which artifacts serving needs (default: release.profile, else transformers)")
+    parser.add_argument("--allow-unpinned", action="store_true",
+                        help="an unpinned base revision is a warning, not an error")
+    parser.add_argument("--require-gate", action="append", default=[], metavar="GATE",
+                        help="a gate that must be recorded as passed (repeatable), e.g. merge-equivalence")
+    parser.add_argument("--public", action="store_true", help="create the Hub repo public (default: private)")
+
+
+def run(args: argparse.Namespace, io: IO) -> Report:
+    cfg = None
+    if args.config:
+        from sftgate.gates.readers import config as config_mod
+
+        cfg = config_mod.load(args.config)
+    profile = args.profile or (cfg.get("release.profile") if cfg else None) or "transformers"
+    pinned = not args.allow_unpinned and (cfg.get("release.require_pinned_revision", True) if cfg else True)
+    folder = Path(args.dir)
+    report = Report(command=f"release {args.dir}")
+    result = report.add(run_gate(
+        release_gate.GATE, Stage.RELEASE, release_gate.check,
+        model_dir=folder, profile=profile, require_pinned_revision=pinned, required_gates=args.require_gate,
+    ))
+    report.artifacts["release"] = str(folder)
+    if args.publish is None:
+        return report
+    repo_id = args.publish or (cfg.get("release.repo_id") if cfg else None)
+    if not repo_id:
+        raise UsageError("--publish needs a REPO_ID (or --config with release.repo_id)",
+                         hint="sftgate release DIR --publish my-org/my-model")
+    if not result.passed:
+        if not args.quiet:
+            io.say(f"not publishing {folder}: the release gate did not pass")
+        return report
+    from sftgate.runners.pipeline.release import publish
+
+    say = (lambda _msg: None) if args.quiet else io.say
+    files = publish(folder, repo_id, env=io.env, say=say, private=not args.public, profile=profile,
+                    require_pinned_revision=pinned, gate_checked=True)
+    mode = "published" if (io.env.get("HF_TOKEN") or "").strip() else "dry run"
+    report.artifacts["publish"] = f"{mode}: {len(files)} files to https://huggingface.co/{repo_id}"
+    return report

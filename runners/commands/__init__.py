@@ -1,1 +1,0 @@
-"""One module per ``sftgate`` subcommand (see the table in :mod:`runners.cli`)."""

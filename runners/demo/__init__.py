@@ -1,0 +1,1 @@
+"""``sftgate demo`` and the tiny offline model and tokenizer it builds."""

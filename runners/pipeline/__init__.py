@@ -1,0 +1,1 @@
+"""The pipeline: stages, promotion, the ledger and run folders."""

@@ -1,0 +1,1 @@
+"""The work being gated: LoRA SFT, the adapter merge and batched generation."""
