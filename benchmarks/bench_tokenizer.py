@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     import resource
 
     from fixtures.tokenizers import build_mistral_v3
-    from sftgate.gates.tokenizer import eos, prompt_alignment, rendering
     from sftgate.gates.frame.core import Stage
     from sftgate.gates.frame.execute import run_gate
+    from sftgate.gates.tokenizer import eos, prompt_alignment, rendering
 
     if args.workers is not None:
         os.environ["SFTGATE_WORKERS"] = str(args.workers)

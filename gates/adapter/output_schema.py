@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.frame.core import InputError
 from sftgate.gates.adapter.json_parse import JsonProblem, format_path
+from sftgate.gates.frame.core import InputError
 
 __all__ = ["OutputSchema", "json_type"]
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import orjson
 
-from sftgate.gates.readers.cases import MISSING, read_jsonl_lines
-from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.adapter.json_parse import JsonProblem, format_path, parse_strict
 from sftgate.gates.adapter.output_schema import OutputSchema, json_type, short
+from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.readers.cases import MISSING, read_jsonl_lines
 
 GATE = "strict-json"
 MAX_FINDINGS_PER_CASE = 10

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.readers import atomic, document, hf_cache, textfile
 from sftgate.gates.config import model_id, model_id_fields
-from sftgate.gates.readers import config as config_mod
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.readers import atomic, document, hf_cache, textfile
+from sftgate.gates.readers import config as config_mod
 from sftgate.gates.readers.document import KeyPath, dotted
 
 _BOM = "\ufeff"

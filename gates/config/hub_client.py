@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sftgate.gates.readers import textfile
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers import textfile
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
-from sftgate.gates.readers import hf_cache
 from sftgate.gates.config import known_models, model_id_fields
 from sftgate.gates.frame.core import Finding, GateSkipped, Rule, Severity
+from sftgate.gates.readers import hf_cache
 
 if TYPE_CHECKING:  # sftgate.gates.readers.document imports yaml; model-id on the command line does not need it
     from sftgate.gates.readers.document import Document

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sftgate.gates.adapter.output_schema import json_type
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.readers.dataset_io import (
     PARALLEL_MIN_BYTES,
@@ -42,7 +43,6 @@ from sftgate.gates.readers.dataset_io import (
     map_chunks,
     open_dataset,
 )
-from sftgate.gates.adapter.output_schema import json_type
 
 GATE = "dataset-schema"
 FORMATS = ("prompt_completion", "messages")
@@ -921,8 +921,8 @@ class TokenCounter:
 
     def __init__(self, tokenizer: str | Path, *, prompt: Any = None, max_seq_len: int | None = None,
                  batch_size: int = 512) -> None:
-        from sftgate.gates.tokenizer.rendering import PromptSpec
         from sftgate.gates.readers.tokenizer_io import load_tokenizer
+        from sftgate.gates.tokenizer.rendering import PromptSpec
 
         self.spec = prompt if prompt is not None else PromptSpec()
         self.tokenizer = load_tokenizer(tokenizer, chat_template=getattr(self.spec, "chat_template", None))

@@ -58,7 +58,7 @@ def dataframe(source: Any, *, schema: Any = None) -> Any:
     """The records of ``source`` as a DataFrame: their top-level fields plus ``sftgate_*`` columns."""
     import pandas as pd
 
-    from sftgate.gates.readers.dataset_io import ReadIssue
+    from sftgate.gates.adapter.json_parse import parse_strict
     from sftgate.gates.data.dataset_schema import (
         _UNSURE,
         check_messages,
@@ -67,7 +67,7 @@ def dataframe(source: Any, *, schema: Any = None) -> Any:
         final_completion,
         record_format,
     )
-    from sftgate.gates.adapter.json_parse import parse_strict
+    from sftgate.gates.readers.dataset_io import ReadIssue
 
     rows: list[dict[str, Any]] = []
     derived: dict[str, list[Any]] = {k: [] for k in (
@@ -230,8 +230,8 @@ def check(
     metrics: dict[str, Any] | None = None,
 ) -> Iterator[Finding]:
     """Run the built-in suite (and ``suite``) on each file; a finding per failed expectation."""
-    from sftgate.gates.readers.dataset_io import open_dataset
     from sftgate.gates.data.dataset_schema import _load_schema
+    from sftgate.gates.readers.dataset_io import open_dataset
 
     metrics = metrics if metrics is not None else {}
     _import_gx()  # fail early, with the install hint

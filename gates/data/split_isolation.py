@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.frame.core import Finding, Rule, Severity
-from sftgate.gates.readers.dataset_io import DatasetSource, default_workers, map_chunks, open_dataset
 from sftgate.gates.data.text_normalize import FOLD_TABLE, fold_bytes
 from sftgate.gates.data.text_normalize import words as norm_words
+from sftgate.gates.frame.core import Finding, Rule, Severity
+from sftgate.gates.readers.dataset_io import DatasetSource, default_workers, map_chunks, open_dataset
 
 GATE = "split-isolation"
 DEFAULT_NGRAM = 13

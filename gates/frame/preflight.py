@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sftgate.gates.readers import config as config_mod
-from sftgate.gates.readers import document
 from sftgate.gates.frame import registry
 from sftgate.gates.frame.core import GateResult, GateSkipped, InputError, SftgateError, Stage, Status
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report
+from sftgate.gates.readers import config as config_mod
+from sftgate.gates.readers import document
 
 
 def run_preflight(

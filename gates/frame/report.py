@@ -14,8 +14,8 @@ from importlib import resources
 from typing import Any, TextIO
 
 from sftgate.gates import __version__
-from sftgate.gates.readers import atomic
 from sftgate.gates.frame.core import GateResult, Severity, Status
+from sftgate.gates.readers import atomic
 
 SCHEMA_VERSION = 1
 FORMATS = ("table", "json", "markdown")

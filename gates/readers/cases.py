@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.readers import textfile
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers import textfile
 
 __all__ = ["MISSING", "FixedCase", "load_cases", "read_jsonl_lines"]
 

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.readers import document
 from sftgate.gates.frame.core import ConfigError, InputError
+from sftgate.gates.readers import document
 from sftgate.gates.readers.document import Document, KeyPath, dotted
 
 CONFIG_NAMES = ("sftgate.yaml", "sftgate.yml", "sftgate.json")

@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.readers import textfile
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers import textfile
 
 KeyPath = tuple[str | int, ...]
 

@@ -30,9 +30,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.merge import artifacts
 from sftgate.gates.config import model_id
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.merge import artifacts
 
 GATE = "release"
 MANIFEST_NAME = "sftgate-manifest.json"

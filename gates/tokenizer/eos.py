@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.tokenizer import rendering
-from sftgate.gates.readers import tokenizer_io
 from sftgate.gates.frame.core import Finding, Rule, Severity
+from sftgate.gates.readers import tokenizer_io
+from sftgate.gates.tokenizer import rendering
 
 GATE = "eos"
 MAX_FINDINGS = 20  # individual findings per rule; the rest go in one summary finding

@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.tokenizer import rendering
-from sftgate.gates.readers import tokenizer_io
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.readers import tokenizer_io
+from sftgate.gates.tokenizer import rendering
 
 GATE = "prompt-alignment"
 MAX_FINDINGS = 20

@@ -173,8 +173,8 @@ def _safetensors_header(path: Path) -> bytes:
 
 def resolve_base(model_id: str, revision: str | None, local: Path | None) -> dict[str, Any]:
     """``base_model`` of the manifest: id, revision, resolved_revision, and a fingerprint when local."""
-    from sftgate.gates.readers.hf_cache import snapshot_revision
     from sftgate.gates.config.model_id import is_commit
+    from sftgate.gates.readers.hf_cache import snapshot_revision
 
     out: dict[str, Any] = {"id": model_id, "revision": revision, "resolved_revision": None}
     if local is not None and local.is_dir():

@@ -14,12 +14,12 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from sftgate.gates import __version__
 from sftgate.gates.frame.core import SftgateError
 from sftgate.gates.frame.report import FORMATS
+from sftgate.runners.cli.streams import IO
 
 # The explicit command table: name -> module. Order is the order of ``sftgate --help``.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -46,26 +46,6 @@ exit codes: 0 every gate passed; 1 a gate failed; 2 usage, config or input-file 
 start here: `sftgate demo` runs the whole pipeline on a built-in example;
             `sftgate init my-project && sftgate check my-project/sftgate.yaml` starts your own.
 explain a rule: `sftgate rules dash_separated_id`."""
-
-
-@dataclass
-class IO:
-    """The streams and environment a command uses, so tests need no monkeypatching."""
-
-    stdout: TextIO
-    stderr: TextIO
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-
-    @property
-    def is_tty(self) -> bool:
-        return bool(getattr(self.stderr, "isatty", lambda: False)())
-
-    def progress_enabled(self, quiet: bool = False) -> bool:
-        return not quiet and self.is_tty and self.env.get("CI") != "true"
-
-    def say(self, message: str) -> None:
-        """Status lines go to stderr, so stdout stays one document for ``--format json``."""
-        print(message, file=self.stderr, flush=True)
 
 
 class _Exit(Exception):

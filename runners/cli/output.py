@@ -11,7 +11,7 @@ from sftgate.gates.frame.core import SftgateError
 from sftgate.gates.frame.report import Report, emit_github, render, write_junit
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 
 def emit_report(report: Report, args: argparse.Namespace, io: IO) -> int:

@@ -43,9 +43,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.readers import atomic
 from sftgate.gates.frame.core import Stage
 from sftgate.gates.frame.report import Report
+from sftgate.gates.readers import atomic
 
 BREAKS = ("model-id", "leak", "eos", "template")
 SYSTEM = "Reply with JSON: name, age, city, job."
@@ -322,11 +322,11 @@ def run_demo(
 
 def baseline(config_path: Path, say: Say) -> dict[str, Any]:
     """The base model (before LoRA) on the fixed cases: strict-JSON pass rate and a sample output."""
+    from sftgate.gates.adapter.output_schema import OutputSchema
+    from sftgate.gates.adapter.strict_json import check_records
     from sftgate.gates.readers import config as config_mod
     from sftgate.gates.readers.cases import load_cases
-    from sftgate.gates.adapter.output_schema import OutputSchema
     from sftgate.gates.tokenizer.rendering import inference_spec_from_config
-    from sftgate.gates.adapter.strict_json import check_records
     from sftgate.runners.work.generate import generate_cases, load_for_generation
 
     cfg = config_mod.load(config_path)

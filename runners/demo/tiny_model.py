@@ -49,8 +49,8 @@ def build_tiny_model(
     """
     from transformers import GenerationConfig, MistralConfig, MistralForCausalLM
 
-    from sftgate.gates.tokenizer.rendering import end_of_turn_ids
     from sftgate.gates.readers.tokenizer_io import load_tokenizer
+    from sftgate.gates.tokenizer.rendering import end_of_turn_ids
     from sftgate.runners.pipeline.release import replace_dir, temp_dir_for
 
     if hidden_size % heads:

@@ -125,8 +125,8 @@ def _config_path(base: Path, given: str) -> Path:
     path = Path(given).expanduser()
     path = (path if path.is_absolute() else base / path).resolve()
     if path.is_dir():
-        from sftgate.gates.readers.config import find_config
         from sftgate.gates.frame.core import SftgateError
+        from sftgate.gates.readers.config import find_config
 
         try:
             return find_config(path)

@@ -45,9 +45,9 @@ from typing import Any
 
 from sftgate.gates import __version__
 from sftgate.gates.config import model_id
-from sftgate.gates.release import release as release_gate
 from sftgate.gates.frame.core import Finding, GateResult, InputError, SftgateError, Stage, Status, UsageError
 from sftgate.gates.frame.report import Report
+from sftgate.gates.release import release as release_gate
 
 GATE = "release"
 CHUNK = 1 << 20

@@ -46,8 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.readers import atomic
-from sftgate.gates.readers import config as config_mod
 from sftgate.gates.frame.core import (
     STAGE_ORDER,
     Finding,
@@ -61,6 +59,8 @@ from sftgate.gates.frame.core import (
 )
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report, to_json, to_markdown
+from sftgate.gates.readers import atomic
+from sftgate.gates.readers import config as config_mod
 from sftgate.runners.pipeline.layout import release_dir_for, run_dir_for
 
 Say = Callable[[str], Any]
@@ -224,8 +224,8 @@ def _preflight(ctx: Context, stage: Stage) -> None:
 
 
 def _train(ctx: Context) -> None:
-    from sftgate.gates.train import lora_targets, provenance
     from sftgate.gates.tokenizer.rendering import chat_template_text, spec_from_config, template_hash
+    from sftgate.gates.train import lora_targets, provenance
     from sftgate.runners.pipeline import ledger
     from sftgate.runners.work.sft import TrainSettings, is_main_process
 
@@ -322,8 +322,8 @@ def _error(name: str, stage: Stage, exc: SftgateError) -> GateResult:
 
 
 def _cases_and_schema(ctx: Context) -> tuple[Any, Any]:
-    from sftgate.gates.readers.cases import load_cases
     from sftgate.gates.adapter.output_schema import OutputSchema
+    from sftgate.gates.readers.cases import load_cases
 
     cfg = ctx.config
     cases_path = cfg.require_file("data.cases")

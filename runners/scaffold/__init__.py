@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sftgate.gates.readers import atomic
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers import atomic
 from sftgate.runners.scaffold import starter
 
 

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sftgate.gates.adapter.strict_json import OutputRecord
+from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers import atomic
 from sftgate.gates.readers.cases import FixedCase
-from sftgate.gates.frame.core import InputError
-from sftgate.gates.adapter.strict_json import OutputRecord
 
 
 def stop_ids_for(model: Any, tokenizer: Any, spec: Any = None) -> list[int]:
@@ -120,8 +120,8 @@ def load_for_generation(
     that does not fit the model raise :class:`InputError`.
     """
     from sftgate.gates.readers.tokenizer_io import load_tokenizer, tokenizer_files
-    from sftgate.runners.work.sft import load_model, pick_device
     from sftgate.runners.demo.tiny_model import quiet_transformers, require_model_dir
+    from sftgate.runners.work.sft import load_model, pick_device
 
     base = require_model_dir(model_dir)
     device, dtype = pick_device()

@@ -382,8 +382,8 @@ def train(
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from sftgate.gates.tokenizer.rendering import PromptSpec, encode_prompt
     from sftgate.gates.readers.tokenizer_io import load_tokenizer
+    from sftgate.gates.tokenizer.rendering import PromptSpec, encode_prompt
     from sftgate.runners.demo.tiny_model import parameter_count, quiet_transformers, require_model_dir
 
     settings = settings or TrainSettings()
@@ -561,9 +561,9 @@ def _loss_logger(losses: list[dict[str, float]], say: Say) -> Any:
 def _save(model: Any, tokenizer: Any, out: Path, settings: TrainSettings, result: TrainResult, spec: Any,
           *, full: bool, base_dir: Path) -> None:
     """Save the adapter (or full model) with tokenizer files, atomically (temp folder, rename)."""
-    from sftgate.runners.work.merge import drop_pickles
-    from sftgate.runners.pipeline.release import replace_dir, temp_dir_for
     from sftgate.runners.demo.tiny_model import quiet_transformers
+    from sftgate.runners.pipeline.release import replace_dir, temp_dir_for
+    from sftgate.runners.work.merge import drop_pickles
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir_for(out)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sftgate.gates.frame.report import Report
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "run every preflight gate a config enables (CPU only, no weights)"
 DESCRIPTION = """\

@@ -13,7 +13,7 @@ from sftgate.gates.readers.textfile import PATH_HINT
 from sftgate.runners.cli.commands.argtypes import non_negative_int, positive_int
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "check training data: schema, roles, completions, stats, train/eval leaks"
 DESCRIPTION = """\

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sftgate.gates.frame.report import Report
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 BREAKS = ("model-id", "leak", "eos", "template")
 

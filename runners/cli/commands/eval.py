@@ -11,7 +11,7 @@ from sftgate.gates.frame.report import Report
 from sftgate.runners.cli.commands.argtypes import positive_int, rate
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "generate on fixed cases (batched greedy) and run strict-json and eos-behaviour"
 DESCRIPTION = """\
@@ -59,13 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.gates.adapter import eos_behaviour, strict_json
-    from sftgate.gates.train import provenance
-    from sftgate.gates.readers.cases import load_cases
-    from sftgate.gates.frame.execute import run_gate
     from sftgate.gates.adapter.output_schema import OutputSchema
+    from sftgate.gates.frame.execute import run_gate
+    from sftgate.gates.readers.cases import load_cases
     from sftgate.gates.tokenizer.rendering import PromptSpec, read_template_file
-    from sftgate.runners.work.generate import generate_cases, load_for_generation, with_lines, write_outputs
+    from sftgate.gates.train import provenance
     from sftgate.runners.demo.tiny_model import require_model_dir
+    from sftgate.runners.work.generate import generate_cases, load_for_generation, with_lines, write_outputs
 
     say = (lambda _m: None) if args.quiet else io.say
     report = Report(command="eval " + " ".join(_argv(args)))

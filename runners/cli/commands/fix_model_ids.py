@@ -11,7 +11,7 @@ from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.report import Report
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "rewrite broken model IDs in JSON/YAML configs (diff by default; --write to apply)"
 DESCRIPTION = """\

@@ -10,7 +10,7 @@ from sftgate.gates.frame.report import Report
 from sftgate.runners.scaffold import scaffold
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "create a starter project (config, train/eval data, output schema, fixed cases)"
 DESCRIPTION = """\

@@ -14,7 +14,7 @@ from sftgate.gates.frame.report import Report
 from sftgate.runners.cli.commands.argtypes import rate
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "check saved generations are strict JSON valid against an output schema"
 DESCRIPTION = """\

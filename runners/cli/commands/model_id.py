@@ -11,7 +11,7 @@ from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.report import Report
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "check a model ID: Hub naming rules, dash-separated IDs, URLs, local folders, pinned revisions"
 DESCRIPTION = """\

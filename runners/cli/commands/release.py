@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sftgate.gates.release import release as release_gate
 from sftgate.gates.frame.core import Stage, UsageError
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.report import Report
+from sftgate.gates.release import release as release_gate
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "check a model folder before publishing (manifest, gates, artifacts, pinned base); --publish uploads"
 DESCRIPTION = """\

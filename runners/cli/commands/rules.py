@@ -10,7 +10,7 @@ from sftgate.gates.frame import catalog
 from sftgate.gates.frame.core import Rule, UsageError
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "list every rule, or explain one (code, name, severity, why, how to fix)"
 DESCRIPTION = """\

@@ -9,7 +9,7 @@ from sftgate.gates.frame.core import Stage
 from sftgate.gates.frame.report import Report
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "run the whole pipeline: config, data, tokenizer, train, adapter, merge, release"
 DESCRIPTION = """\

@@ -14,7 +14,7 @@ from sftgate.gates.readers.textfile import PATH_HINT
 from sftgate.runners.cli.commands.argtypes import positive_int
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "check prompt alignment and EOS handling with a local tokenizer (no weights)"
 DESCRIPTION = """\
@@ -83,8 +83,8 @@ def _existing(path: str | None, what: str) -> Path | None:
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:
-    from sftgate.gates.tokenizer import eos, prompt_alignment, rendering
     from sftgate.gates.readers import tokenizer_io
+    from sftgate.gates.tokenizer import eos, prompt_alignment, rendering
     from sftgate.gates.tokenizer.token_view import show_examples
 
     folder = Path(args.dir)

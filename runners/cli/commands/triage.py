@@ -11,7 +11,7 @@ from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.report import Report
 
 if TYPE_CHECKING:
-    from sftgate.runners.cli.main import IO
+    from sftgate.runners.cli.streams import IO
 
 HELP = "map known failures in job logs to the gate and rule that would have caught them"
 DESCRIPTION = """\

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sftgate.gates.adapter import eos_behaviour
+from sftgate.gates.adapter.strict_json import OutputRecord, check
 from sftgate.gates.frame.core import InputError, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.registry import get
-from sftgate.gates.adapter.strict_json import OutputRecord, check
 from tests.conftest import FIXTURES
 
 DIR = FIXTURES / "eos_behaviour"
@@ -18,8 +18,8 @@ DIR = FIXTURES / "eos_behaviour"
 
 def _records(name: str) -> list[OutputRecord]:
     """The records of an outputs fixture, read by the strict-json gate's own line parser."""
-    from sftgate.gates.readers.cases import read_jsonl_lines
     from sftgate.gates.adapter.strict_json import parse_output_line
+    from sftgate.gates.readers.cases import read_jsonl_lines
 
     path = DIR / name
     return [parse_output_line(text, n, str(path)) for n, text in read_jsonl_lines(path)]

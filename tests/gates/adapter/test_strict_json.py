@@ -9,11 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sftgate.gates.adapter import strict_json
-from sftgate.gates.readers.cases import MISSING
+from sftgate.gates.adapter.output_schema import OutputSchema
+from sftgate.gates.adapter.strict_json import (
+    RULES,
+    OutputRecord,
+    check,
+    check_records,
+    normalize_stop_reason,
+    value_diff,
+)
 from sftgate.gates.frame.core import Finding, InputError, Severity, Stage
 from sftgate.gates.frame.execute import run_gate
-from sftgate.gates.adapter.output_schema import OutputSchema
-from sftgate.gates.adapter.strict_json import RULES, OutputRecord, check, check_records, normalize_stop_reason, value_diff
+from sftgate.gates.readers.cases import MISSING
 
 FIXTURES = "fixtures/strict_json"
 

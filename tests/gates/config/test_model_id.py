@@ -9,12 +9,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.readers import config as config_mod
-from sftgate.gates.readers import document, hf_cache
 from sftgate.gates.config import known_models, model_id
+from sftgate.gates.config.hub_client import FakeHub, HfHubClient, RepoStatus, scrub
 from sftgate.gates.frame.core import GateSkipped, InputError, Severity, Stage
 from sftgate.gates.frame.execute import run_gate
-from sftgate.gates.config.hub_client import FakeHub, HfHubClient, RepoStatus, scrub
+from sftgate.gates.readers import config as config_mod
+from sftgate.gates.readers import document, hf_cache
 from tests.conftest import FIXTURES
 
 FIX = FIXTURES / "model_id"

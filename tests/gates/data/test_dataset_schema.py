@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.data import dataset_schema
-from sftgate.gates.frame.core import ConfigError, InputError, Severity, Stage
-from sftgate.gates.data.dataset_schema import RULES, check, fast_strict_parse, percentiles
-from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.adapter.json_parse import parse_strict
+from sftgate.gates.data import dataset_schema
+from sftgate.gates.data.dataset_schema import RULES, check, fast_strict_parse, percentiles
+from sftgate.gates.frame.core import ConfigError, InputError, Severity, Stage
+from sftgate.gates.frame.execute import run_gate
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "data"
 SCHEMA = DATA / "output_schema.json"

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sftgate.gates.data import split_isolation
-from sftgate.gates.frame.core import ConfigError, InputError
 from sftgate.gates.data.split_isolation import RULES, batch_hashes, check, record_words
 from sftgate.gates.data.text_normalize import fold_bytes, normalize, words
+from sftgate.gates.frame.core import ConfigError, InputError
 
 DATA = Path(__file__).resolve().parents[3] / "fixtures" / "data"
 TRAIN = DATA / "clean_prompt_completion.jsonl"

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.merge import artifacts
 from sftgate.gates.frame.core import InputError, Stage, Status
 from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.merge import artifacts
 from tests.conftest import FIXTURES
 
 ART = FIXTURES / "artifacts"

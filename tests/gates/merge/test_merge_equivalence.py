@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from sftgate.gates.merge import merge_equivalence as me
 from sftgate.gates.frame.core import InputError, Severity, Stage, Status
 from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.merge import merge_equivalence as me
 from tests.conftest import FIXTURES
 from tests.runners.work.tiny_merge import build_adapter, build_base, edit_weight, merge_by_hand
 

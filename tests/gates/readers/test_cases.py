@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.readers.cases import MISSING, FixedCase, load_cases
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers.cases import MISSING, FixedCase, load_cases
 
 
 def test_fixture_cases_load(fixtures_dir):

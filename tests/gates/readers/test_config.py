@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sftgate.gates.readers import config
 from sftgate.gates.frame.core import ConfigError, InputError
+from sftgate.gates.readers import config
 
 
 def write(tmp_path, text, name="sftgate.yaml"):

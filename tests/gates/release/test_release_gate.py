@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sftgate.gates.release import release
 from sftgate.gates.frame.core import Severity, Stage, Status
 from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.release import release
 from tests.conftest import FIXTURES
 
 REL = FIXTURES / "release"

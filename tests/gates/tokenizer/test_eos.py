@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tokenizers import NO_EOS_TEMPLATE, TokenizerFolders, tokenizer_folders
-from sftgate.gates.tokenizer import eos
-from sftgate.gates.readers.config import load as load_config
 from sftgate.gates.frame.core import GateSkipped, Severity, Stage, Status
 from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.readers.config import load as load_config
+from sftgate.gates.tokenizer import eos
 from sftgate.gates.tokenizer.rendering import PromptSpec
 
 DATA = "tokenizer"

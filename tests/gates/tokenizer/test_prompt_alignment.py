@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tokenizers import TokenizerFolders, template_text, tokenizer_folders
-from sftgate.gates.tokenizer import prompt_alignment
-from sftgate.gates.readers.config import load as load_config
 from sftgate.gates.frame.core import Stage, Status
 from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.readers.config import load as load_config
+from sftgate.gates.tokenizer import prompt_alignment
 from sftgate.gates.tokenizer.rendering import PromptSpec
 
 DATA = "tokenizer"

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures.tokenizers import TokenizerFolders, build_mistral_v3_raw, template_text, tokenizer_folders
-from sftgate.gates.tokenizer import rendering
 from sftgate.gates.frame.core import InputError
-from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
 from sftgate.gates.readers.tokenizer_io import generation_eos_ids, load_tokenizer, load_tokenizer_cached
+from sftgate.gates.tokenizer import rendering
+from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
 
 
 @pytest.fixture(scope="session")

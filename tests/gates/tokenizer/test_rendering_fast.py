@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures.tokenizers import TEMPLATES, TokenizerFolders, template_text, tokenizer_folders
+from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import rendering
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
-from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 
 # family -> the templates of fixtures/templates/ rendered with that family's real tokenizer
 FAMILY_TEMPLATES = {

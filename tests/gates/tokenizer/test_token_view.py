@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
+from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import rendering, token_view
 from sftgate.gates.tokenizer.rendering import PromptSpec
-from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 
 EXAMPLE = {"messages": [{"role": "user", "content": "What is the capital of France?"},
                         {"role": "assistant", "content": "Paris."}]}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sftgate.gates.train import lora_targets
 from sftgate.gates.frame.core import GateSkipped, InputError, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.registry import get
+from sftgate.gates.train import lora_targets
 from tests.conftest import FIXTURES, REPO
 
 MISTRAL = FIXTURES / "lora" / "mistral"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sftgate.gates.train import provenance
 from sftgate.gates.frame.core import InputError, Severity, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.registry import get
+from sftgate.gates.train import provenance
 from tests.conftest import FIXTURES
 
 DIR = FIXTURES / "provenance"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sftgate.gates.release import release as release_gate
 from sftgate.gates.frame.core import Finding, GateResult, Severity, Stage, Status
 from sftgate.gates.frame.report import Report
+from sftgate.gates.release import release as release_gate
 from sftgate.runners.pipeline import release as rel
 from tests.conftest import FIXTURES, REPO
 

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from sftgate.gates.readers import config as config_mod
+from sftgate.gates.adapter.output_schema import OutputSchema
 from sftgate.gates.frame import registry
 from sftgate.gates.frame.execute import run_gate
-from sftgate.gates.adapter.output_schema import OutputSchema
+from sftgate.gates.readers import config as config_mod
 from sftgate.runners.scaffold import planned_files, starter
 
 ENV = {"HF_HUB_CACHE": "/nonexistent-sftgate-cache"}

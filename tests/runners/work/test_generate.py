@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.runner import read_jsonl, tiny_project
-from sftgate.gates.readers.cases import load_cases
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers.cases import load_cases
 from sftgate.gates.tokenizer.rendering import PromptSpec, encode_prompt
 from sftgate.runners.work import generate
 

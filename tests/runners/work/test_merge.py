@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sftgate.gates.merge import artifacts, merge_equivalence
 from sftgate.gates.frame.core import InputError, Stage, Status
 from sftgate.gates.frame.execute import run_gate
+from sftgate.gates.merge import artifacts, merge_equivalence
 from sftgate.gates.readers.tokenizer_io import load_tokenizer
 from sftgate.runners.work import merge as merge_mod
 from sftgate.runners.work.merge import merge_adapter
