@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from fixtures.tokenizers import build_mistral_v3
     from sftgate.gates.frame.core import Stage
     from sftgate.gates.frame.execute import run_gate
-    from sftgate.gates.tokenizer import eos, prompt_alignment, rendering
+    from sftgate.gates.tokenizer import data_scan, eos, prompt_alignment
 
     if args.workers is not None:
         os.environ["SFTGATE_WORKERS"] = str(args.workers)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.records):
                 handle.write(json.dumps(record(rng)) + "\n")
         write_s = time.perf_counter() - start
-        workers = rendering.worker_count(data, args.workers)
+        workers = data_scan.worker_count(data, args.workers)
 
         common = {"tokenizer": folder, "data": data, "max_seq_len": args.max_seq_len}
         cpu_start = time.process_time()

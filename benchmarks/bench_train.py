@@ -32,7 +32,7 @@ SYSTEM = "Reply with JSON: name, age, city, job."
 
 
 def build(root: Path, n_train: int, hidden: int) -> dict[str, Path]:
-    from sftgate.runners.demo.demo import make_data, write_jsonl
+    from sftgate.runners.demo.example_data import make_data, write_jsonl
     from sftgate.runners.demo.tiny_model import build_tiny_model
     from sftgate.runners.demo.tiny_tokenizer import build_tiny_tokenizer
 
@@ -49,7 +49,8 @@ def build(root: Path, n_train: int, hidden: int) -> dict[str, Path]:
 
 def run_runner(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict[str, Any]:
     from sftgate.gates.tokenizer.rendering import PromptSpec
-    from sftgate.runners.work.sft import TrainSettings, train
+    from sftgate.runners.work.sft import train
+    from sftgate.runners.work.sft_settings import TrainSettings
 
     settings = TrainSettings(max_steps=args.steps, lr=1e-2, batch_size=args.batch_size, lora_r=16, lora_alpha=32,
                              target_modules="all-linear", max_seq_len=128, seed=0, logging_steps=10)
@@ -97,7 +98,7 @@ def run_trl(paths: dict[str, Path], out: Path, args: argparse.Namespace) -> dict
 def pipeline_share(root: Path, steps: int) -> dict[str, Any]:
     """Wall time of `sftgate run` on a tiny project vs the seconds its gates took."""
     from fixtures.runner import tiny_config, tiny_project
-    from sftgate.runners.pipeline.stages import run_pipeline
+    from sftgate.runners.pipeline.run import run_pipeline
 
     project = tiny_project(root / "pipeline", n_train=400, n_cases=20, hidden_size=64,
                            config=tiny_config(steps=steps, max_new_tokens=32))

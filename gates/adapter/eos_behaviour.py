@@ -68,10 +68,10 @@ def check(
 ) -> Iterator[Finding]:
     """Yield a ``no_eos_stop`` per case that did not stop and ``eos_rate_below_min`` when too few did.
 
-    ``records`` are :class:`sftgate.gates.adapter.strict_json.OutputRecord` (``id``, ``output``, ``stop_reason``,
+    ``records`` are :class:`sftgate.gates.adapter.output_records.OutputRecord` (``id``, ``output``, ``stop_reason``,
     optional ``line``); other items (an unreadable outputs line) are ignored here.
     """
-    from sftgate.gates.adapter.strict_json import OutputRecord, normalize_stop_reason
+    from sftgate.gates.adapter.output_records import OutputRecord, normalize_stop_reason
 
     if not 0.0 <= min_eos_rate <= 1.0:
         raise ValueError(f"min_eos_rate must be within [0, 1], got {min_eos_rate}")

@@ -1,7 +1,7 @@
 """Rewrite model IDs in config files: the migration the postmortem asked for.
 
 For every model-ID field (:mod:`sftgate.gates.config.model_id_fields`) whose value has a *confident*
-suggestion (:attr:`sftgate.gates.config.model_id.Diagnosis.confident`: a known organisation, the local HF cache,
+suggestion (:attr:`sftgate.gates.config.model_id_diagnosis.Diagnosis.confident`: a known organisation, the local HF cache,
 a URL, a cache-folder name, stripped whitespace...), the value is replaced in place, and
 nothing else in the file changes: the edit is a span replacement at the value's exact position,
 so JSON keeps its key order and indentation and YAML keeps its comments, quoting style, line
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.config import model_id, model_id_fields
+from sftgate.gates.config import hub_id_grammar, model_id_diagnosis, model_id_fields, model_id_rules
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.readers import atomic, document, hf_cache, textfile
 from sftgate.gates.readers import config as config_mod
@@ -94,7 +94,7 @@ def plan(path: str | Path, *, env: Mapping[str, str] | None = None, display: str
 
 def _plan_field(result: FixPlan, doc: document.Document, f: model_id_fields.IdField, base_dir: Path,
                 cached: tuple[str, ...]) -> None:
-    d = model_id.diagnose(f.value, kind=f.kind, base_dir=base_dir, cached_ids=cached)
+    d = model_id_diagnosis.diagnose(f.value, kind=f.kind, base_dir=base_dir, cached_ids=cached)
     line = doc.line_of(f.path)
     if d.rule is not None:
         if d.suggestion is not None and d.confident and d.suggestion != f.value:
@@ -108,11 +108,11 @@ def _plan_field(result: FixPlan, doc: document.Document, f: model_id_fields.IdFi
             result.unfixed.append(d.rule.finding(
                 f"not fixed ({why}): {d.message}", doc.location(f.path), suggestion=d.suggestion,
                 evidence=evidence, severity=Severity.WARNING, line=line))
-    if f.revision is not None and f.revision_path is not None and model_id.revision_problems(f.revision):
+    if f.revision is not None and f.revision_path is not None and hub_id_grammar.revision_problems(f.revision):
         stripped = f.revision.strip()
-        if stripped and not model_id.revision_problems(stripped):
+        if stripped and not hub_id_grammar.revision_problems(stripped):
             result.edits.append(Edit(f.revision_path, doc.line_of(f.revision_path), f.revision, stripped,
-                                     model_id.INVALID_REVISION))
+                                     model_id_rules.INVALID_REVISION))
 
 
 # --------------------------------------------------------------------------- span replacement

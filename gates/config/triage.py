@@ -4,7 +4,7 @@ The postmortem's last request: scan old logs for the same failure. Each pattern 
 :data:`PATTERNS` recognises one message that transformers, huggingface_hub, PEFT or ``json``
 print when a job dies (``X is not a local folder and is not a valid model identifier``,
 HFValidationError, gated repos, ``is not a valid git identifier``, ...). A model ID pulled out of
-a message is run through the model-ID gate's own :func:`sftgate.gates.config.model_id.diagnose`, so the finding
+a message is run through the model-ID gate's own :func:`sftgate.gates.config.model_id_diagnosis.diagnose`, so the finding
 carries that gate's rule (``dash_separated_id``, ``url_not_id``, ...) and its suggestion
 (``mistralai/Mistral-7B-Instruct``).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sftgate.gates.config import model_id
+from sftgate.gates.config import hub_id_grammar, model_id_diagnosis, model_id_rules
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".gz")
@@ -68,7 +68,7 @@ def _clean_id(text: str) -> str:
 def _model_id_hit(raw: str, what: str, *, fallback: str = "not_found") -> Hit:
     """Run a model ID pulled from a log through the model-ID gate's diagnosis."""
     value = _clean_id(raw)
-    d = model_id.diagnose(value)
+    d = model_id_diagnosis.diagnose(value)
     if d.rule is not None:
         return Hit("model-id", d.rule.name, f"{what}: {d.message}", f"id:{value}", d.suggestion, d.severity,
                    {"id": value})
@@ -92,7 +92,7 @@ def _hf_validation(m: re.Match[str]) -> Hit:
 
 def _cant_load(m: re.Match[str]) -> Hit | None:
     value = _clean_id(m.group("id"))
-    d = model_id.diagnose(value)
+    d = model_id_diagnosis.diagnose(value)
     if d.rule is None:  # a well-formed ID: this message has many causes (network, missing files)
         return None
     return _model_id_hit(value, f"can't load {m.group('what')}")
@@ -118,7 +118,7 @@ def _revision(m: re.Match[str]) -> Hit:
     revision = m.group("rev").strip("'\"")
     repo_id = (m.groupdict().get("id") or "").rstrip(".'") or None
     where = f" in {repo_id!r}" if repo_id else ""
-    if model_id.revision_problems(revision):
+    if hub_id_grammar.revision_problems(revision):
         return Hit("model-id", "invalid_revision", f"revision {revision!r}{where} is not a valid git ref",
                    f"rev:{revision}", revision.strip() or None, None, {"id": repo_id, "revision": revision})
     return Hit("model-id", "revision_not_found",
@@ -183,7 +183,7 @@ PATTERNS: tuple[Pattern, ...] = (
 def _rule(gate: str, name: str) -> Rule | None:
     """The rule object of ``gate`` named ``name``, importing only that gate's module."""
     if gate == "model-id":
-        return next((r for r in model_id.RULES if r.name == name), None)
+        return next((r for r in model_id_rules.RULES if r.name == name), None)
     from sftgate.gates.frame import registry
 
     try:

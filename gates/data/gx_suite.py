@@ -59,7 +59,7 @@ def dataframe(source: Any, *, schema: Any = None) -> Any:
     import pandas as pd
 
     from sftgate.gates.adapter.json_parse import parse_strict
-    from sftgate.gates.data.dataset_schema import (
+    from sftgate.gates.data.record_checks import (
         _UNSURE,
         check_messages,
         check_prompt_completion,
@@ -67,7 +67,7 @@ def dataframe(source: Any, *, schema: Any = None) -> Any:
         final_completion,
         record_format,
     )
-    from sftgate.gates.readers.dataset_io import ReadIssue
+    from sftgate.gates.readers.jsonl_reader import ReadIssue
 
     rows: list[dict[str, Any]] = []
     derived: dict[str, list[Any]] = {k: [] for k in (

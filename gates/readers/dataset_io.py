@@ -1,10 +1,10 @@
 """Stream the records of a dataset file: JSONL line by line, Parquet and ``save_to_disk`` folders.
 
 Reading never crashes on bad data. A JSONL line that is not valid UTF-8 or not valid JSON comes
-out as a :class:`ReadIssue` in place of the value, with its line number, so a gate reports it and
-goes on; blank lines, a byte order mark at the start and CRLF line endings are tolerated and
-counted (:attr:`DatasetSource.counts`). Only a file that cannot be read at all raises
-:class:`~sftgate.gates.frame.core.InputError` (exit 2).
+out as a :class:`~sftgate.gates.readers.jsonl_reader.ReadIssue` in place of the value, with its
+line number, so a gate reports it and goes on; blank lines, a byte order mark at the start and
+CRLF line endings are tolerated and counted (:attr:`DatasetSource.counts`). Only a file that
+cannot be read at all raises :class:`~sftgate.gates.frame.core.InputError` (exit 2).
 
 ::
 
@@ -13,19 +13,16 @@ counted (:attr:`DatasetSource.counts`). Only a file that cannot be read at all r
         if type(value) is ReadIssue:      # invalid UTF-8 / JSON: report it, keep going
             ...
 
-JSONL is parsed with ``orjson`` (about twice as fast as ``json``; a line ``orjson`` rejects is
-re-checked with ``json`` so that the report names the problem precisely; like ``orjson``, integers
-beyond 64 bits come out as floats, which no check here depends on). Parquet files and
-``datasets.Dataset.save_to_disk`` folders are read in Arrow batches (``pyarrow`` / ``datasets``,
-imported only for them); their location is the 1-based row number, and a ``null`` that Arrow
-stores for a key a record did not have is dropped, so Arrow rows look like the JSON they came from.
-A ``.json`` file holding one JSON array of records is read too (location: the element number).
+JSONL (and a ``.json`` file holding one JSON array of records; location: the element number) is
+decoded by :mod:`sftgate.gates.readers.jsonl_reader`; Parquet files and
+``datasets.Dataset.save_to_disk`` folders are read in Arrow batches by
+:mod:`sftgate.gates.readers.arrow_reader` (location: the 1-based row number). Large JSONL files
+are read by worker processes (:func:`map_chunks`).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
+import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,24 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import InputError
-from sftgate.gates.readers.textfile import PATH_HINT, read_bytes
+from sftgate.gates.readers.arrow_reader import iter_arrow_folder, iter_parquet
+from sftgate.gates.readers.jsonl_reader import BOM, line_chunks, read_json_array, read_lines
+from sftgate.gates.readers.textfile import PATH_HINT
 
-__all__ = ["DatasetSource", "ReadIssue", "open_dataset"]
+__all__ = ["DatasetSource", "open_dataset"]
 
-BOM = b"\xef\xbb\xbf"
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024  # a progress bar only for files at least this large
-SNIPPET = 80
-_ARROW_BATCH = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class ReadIssue:
-    """A record that could not be decoded. ``kind`` is ``invalid_utf8`` or ``invalid_json``."""
-
-    kind: str
-    detail: str
-    snippet: str
-    column: int | None = None
 
 
 @dataclass
@@ -103,54 +89,16 @@ class DatasetSource:
         ``start`` is the offset of a line start, ``first_line`` that line's number; a worker
         process reads its chunk of a large file this way (see :func:`map_chunks`).
         """
-        import orjson
-
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
         counts = self.counts
         for key in ("lines", "blank_lines", "crlf_lines", "bom"):
             counts.setdefault(key, 0)
-        blanks = self.blank_lines
         bar = _progress_bar(self) if start == 0 and end is None else None
-        crlf = 0
-        lineno = first_line - 1
         try:
             with _open_binary(self) as fh:
-                fh.seek(start)
-                if start == 0:
-                    head = fh.read(3)
-                    if head == BOM:
-                        counts["bom"] = 1
-                    else:
-                        fh.seek(0)
-                pos = last_pos = fh.tell()
-                for raw in fh:
-                    if end is not None:
-                        if pos >= end:
-                            break
-                        pos += len(raw)
-                    lineno += 1
-                    try:
-                        value = loads(raw)
-                    except decode_error:
-                        if not raw.strip():
-                            counts["blank_lines"] += 1
-                            if len(blanks) < 20:
-                                blanks.append(lineno)
-                            continue
-                        value = _classify(raw)
-                    if raw[-2:] == b"\r\n":
-                        crlf += 1
-                    yield lineno, value
-                    if bar is not None and not lineno & 0x3FFF:
-                        now = fh.tell()
-                        bar.update(now - last_pos)
-                        last_pos = now
+                yield from read_lines(fh, start, end, first_line, counts, self.blank_lines, bar)
         except OSError as exc:
             raise InputError(f"{self.display}: cannot read ({exc.strerror or exc})") from None
         finally:
-            counts["lines"] = lineno - first_line + 1
-            counts["crlf_lines"] = crlf
             if bar is not None:
                 bar.close()
 
@@ -159,101 +107,21 @@ class DatasetSource:
         size = self.size
         if self.kind != "jsonl" or n <= 1 or size == 0:
             return [(0, None, 1)]
-        import mmap
+        with _open_binary(self) as fh:
+            return line_chunks(fh, size, n)
 
-        bounds = [0]
-        with _open_binary(self) as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            for k in range(1, n):
-                cut = mm.find(b"\n", max(bounds[-1], size * k // n))
-                if cut < 0 or cut + 1 >= size:
-                    break
-                if cut + 1 > bounds[-1]:
-                    bounds.append(cut + 1)
-            first = [1]
-            for a, b in itertools.pairwise(bounds):
-                first.append(first[-1] + mm[a:b].count(b"\n"))
-        ends: list[int | None] = [*bounds[1:], None]
-        return list(zip(bounds, ends, first, strict=True))
-
-    # ------------------------------------------------------------------ JSON array
+    # ------------------------------------------------------------------ JSON array and Arrow
 
     def _iter_json_array(self) -> Iterator[tuple[int, Any]]:
-        import orjson
-
-        data = read_bytes(self.path, display=self.display)
-        if data.startswith(BOM):
-            self.counts["bom"] = 1
-            data = data[len(BOM):]
-        try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            issue = _classify(data)
-            raise InputError(
-                f"{self.display}: not a valid JSON array of records ({issue.detail})",
-                hint="fix the JSON, or write one record per line as JSON Lines (.jsonl)",
-            ) from None
-        if not isinstance(value, list):
-            raise InputError(
-                f"{self.display}: a .json dataset must be an array of records, found {type(value).__name__}",
-                hint="write one record per line as JSON Lines (.jsonl), or wrap the records in [ ]",
-            )
-        self.counts["lines"] = len(value)
-        yield from enumerate(value, 1)
-
-    # ------------------------------------------------------------------ Arrow
+        yield from enumerate(read_json_array(self.path, self.display, self.counts), 1)
 
     def _iter_parquet(self) -> Iterator[tuple[int, Any]]:
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise InputError(
-                f"{self.display}: reading Parquet needs pyarrow", hint="pip install 'sftgate[train]' (or pyarrow)"
-            ) from None
-        try:
-            pf = pq.ParquetFile(str(self.path))
-            batches = pf.iter_batches(batch_size=_ARROW_BATCH)
-            yield from self._rows(batches)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise InputError(f"{self.display}: not a readable Parquet file ({exc})") from None
+        yield from iter_parquet(self.path, self.display, self.counts,
+                                functools.partial(_progress_bar, self, rows=True))
 
     def _iter_arrow_folder(self) -> Iterator[tuple[int, Any]]:
-        try:
-            import datasets
-        except ImportError:
-            raise InputError(
-                f"{self.display}: reading a save_to_disk folder needs `datasets`",
-                hint="pip install 'sftgate[train]' (or datasets)",
-            ) from None
-        try:
-            ds = datasets.load_from_disk(str(self.path))
-        except Exception as exc:  # datasets raises many types for a folder it cannot read
-            raise InputError(f"{self.display}: not a readable `save_to_disk` folder ({exc})") from None
-        if isinstance(ds, datasets.DatasetDict):
-            splits = ", ".join(ds)
-            raise InputError(
-                f"{self.display}: a DatasetDict folder (splits: {splits}); give one split's folder",
-                hint=f"e.g. {self.display.rstrip('/')}/{next(iter(ds), 'train')}",
-            )
-        tables = ds.with_format("arrow").iter(batch_size=_ARROW_BATCH)
-        yield from self._rows(t.to_batches() for t in tables)
-
-    def _rows(self, batches: Any) -> Iterator[tuple[int, Any]]:
-        row = 0
-        bar = _progress_bar(self, rows=True)
-        try:
-            for batch in batches:
-                for b in batch if isinstance(batch, list) else [batch]:
-                    for item in b.to_pylist():
-                        row += 1
-                        yield row, _drop_nulls(item)
-                    if bar is not None:
-                        bar.update(b.num_rows)
-        finally:
-            self.counts["lines"] = row
-            if bar is not None:
-                bar.close()
+        yield from iter_arrow_folder(self.path, self.display, self.counts,
+                                     functools.partial(_progress_bar, self, rows=True))
 
 
 def open_dataset(path: str | Path, *, display: str | None = None, progress: Any = False) -> DatasetSource:
@@ -314,49 +182,6 @@ def _progress_bar(source: DatasetSource, *, rows: bool = False) -> Any:
     if rows:
         return tqdm(desc=source.path.name, unit=" rows", file=stream, leave=False)
     return tqdm(total=size, desc=source.path.name, unit="B", unit_scale=True, file=stream, leave=False)
-
-
-def _snippet(raw: bytes | str, limit: int = SNIPPET) -> str:
-    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
-    text = text.rstrip("\r\n")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _classify(raw: bytes) -> ReadIssue:
-    """Why ``orjson`` rejected ``raw``: invalid UTF-8, or invalid JSON with ``json``'s message."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad = raw[exc.start : exc.start + 4]
-        return ReadIssue(
-            "invalid_utf8",
-            f"invalid UTF-8 at byte {exc.start + 1} ({bad!r}): {exc.reason}",
-            _snippet(raw),
-            column=exc.start + 1,
-        )
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        return ReadIssue("invalid_json", f"{exc.msg} at column {exc.colno}", _snippet(text), column=exc.colno)
-    except RecursionError:
-        return ReadIssue("invalid_json", "nested too deeply", _snippet(text))
-    # ``json`` accepts what ``orjson`` (rightly) refuses: NaN/Infinity, lone surrogates, huge numbers.
-    stripped = text.strip()
-    for token in ("NaN", "Infinity"):
-        if token in stripped:
-            return ReadIssue("invalid_json", f"{token} is not valid JSON", _snippet(text))
-    if "\\ud" in stripped.lower():
-        return ReadIssue("invalid_json", "a lone UTF-16 surrogate escape (\\udXXX) is not valid Unicode", _snippet(text))
-    return ReadIssue("invalid_json", "a number out of range, or not valid JSON", _snippet(text))
-
-
-def _drop_nulls(value: Any) -> Any:
-    """Arrow stores a key a record did not have as null: drop those keys (recursively)."""
-    if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------- worker processes

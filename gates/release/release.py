@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.config import model_id
+from sftgate.gates.config import hub_id_grammar, model_id_diagnosis
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.merge import artifacts
 
@@ -77,7 +77,7 @@ RULES = (MANIFEST_MISMATCH, GATE_SKIPPED, GATE_FAILED, UNPINNED_BASE_REVISION)
 
 def is_pinned(revision: str | None) -> bool:
     """True for a full 40-hex commit; branches, tags, short SHAs and None are not pinned."""
-    return isinstance(revision, str) and model_id.is_commit(revision)
+    return isinstance(revision, str) and hub_id_grammar.is_commit(revision)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -217,7 +217,7 @@ def _verify_gates(root: Path, manifest: dict[str, Any], required: set[str], metr
 
 
 def _looks_local(value: str) -> bool:
-    return model_id.looks_local(value) or os.path.isdir(os.path.expanduser(value))
+    return model_id_diagnosis.looks_local(value) or os.path.isdir(os.path.expanduser(value))
 
 
 def _verify_revision(root: Path, manifest: dict[str, Any] | None, required: bool) -> Iterator[Finding]:

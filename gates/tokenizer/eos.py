@@ -24,7 +24,17 @@ from typing import Any
 
 from sftgate.gates.frame.core import Finding, Rule, Severity
 from sftgate.gates.readers import tokenizer_io
-from sftgate.gates.tokenizer import rendering
+from sftgate.gates.tokenizer.data_scan import DataScan, scan_data
+from sftgate.gates.tokenizer.end_of_turn import turn_probe
+from sftgate.gates.tokenizer.labels import COLLATORS, IGNORE_INDEX, collate, encode_example, pad_id_for
+from sftgate.gates.tokenizer.prompt_spec import (
+    PROBE_ASSISTANT,
+    PROBE_USER,
+    PromptSpec,
+    chat_template_text,
+    spec_from_config,
+)
+from sftgate.gates.tokenizer.token_encoding import token_strings
 
 GATE = "eos"
 MAX_FINDINGS = 20  # individual findings per rule; the rest go in one summary finding
@@ -97,7 +107,7 @@ def from_config(config: Any) -> dict[str, Any] | None:
         if candidate is not None and tokenizer_io.generation_config_path(candidate) is not None:
             generation = tokenizer_io.generation_config_path(candidate)
             break
-    spec = rendering.spec_from_config(config)
+    spec = spec_from_config(config)
     return {
         "tokenizer": folder,
         "data": config.require_file("data.train"),
@@ -125,7 +135,7 @@ def check(
     *,
     tokenizer: str | Path,
     data: str | Path | None = None,
-    spec: rendering.PromptSpec | None = None,
+    spec: PromptSpec | None = None,
     max_seq_len: int | None = None,
     collator: str = "completion_only",
     generation_config: str | Path | None = None,
@@ -144,11 +154,11 @@ def check(
     """
     metrics = metrics if metrics is not None else {}
     folder = Path(tokenizer)
-    spec = spec or rendering.PromptSpec()
-    if collator not in rendering.COLLATORS:
+    spec = spec or PromptSpec()
+    if collator not in COLLATORS:
         from sftgate.gates.frame.core import InputError
 
-        raise InputError(f"unknown collator {collator!r}", hint=f"use one of {', '.join(rendering.COLLATORS)}")
+        raise InputError(f"unknown collator {collator!r}", hint=f"use one of {', '.join(COLLATORS)}")
     tok = tokenizer_io.load_tokenizer_cached(folder)
     source = template_source or _default_template_source(folder, spec)
     eos_id = tok.eos_token_id if isinstance(getattr(tok, "eos_token_id", None), int) else None
@@ -167,7 +177,7 @@ def check(
     mask_pad = collator == "mask_pad"
     scan = None
     if data is not None:
-        scan = rendering.scan_data(
+        scan = scan_data(
             tok, data, spec, max_seq_len=max_seq_len, max_records=max_records, display=data_display, progress=progress
         )
         yield from _data_findings(tok, scan, mask_pad, max_seq_len, max_truncated_share, metrics)
@@ -176,7 +186,7 @@ def check(
         reported = {r for r, n in metrics.get("counts", {}).items() if n}
 
     probe_applies = scan is None or scan.count("messages") > 0
-    template = rendering.chat_template_text(tok, spec)
+    template = chat_template_text(tok, spec)
     final_tokens: list[int] = []
     if probe_applies and template is not None:
         found, final_tokens = _probe_findings(tok, spec, source, mask_pad, reported)
@@ -188,7 +198,7 @@ def check(
     yield from _stop_id_findings(tok, folder, generation_config, final_tokens, metrics)
 
 
-def _default_template_source(folder: Path, spec: rendering.PromptSpec) -> str:
+def _default_template_source(folder: Path, spec: PromptSpec) -> str:
     if spec.chat_template is not None:
         return "prompt.chat_template"
     return template_location(folder)
@@ -203,13 +213,13 @@ def _summary(rule: Rule, count: int, total: int, source: str, lines: list[int], 
 
 
 def _data_findings(
-    tok: Any, scan: rendering.DataScan, mask_pad: bool, max_seq_len: int | None, max_share: float, metrics: dict[str, Any]
+    tok: Any, scan: DataScan, mask_pad: bool, max_seq_len: int | None, max_share: float, metrics: dict[str, Any]
 ) -> Iterator[Finding]:
     total = len(scan.records)
     not_appended = [r for r in scan.records if not r.truncated and not r.ends_with_eos]
     masked = [r for r in scan.records if r.ends_with_eos and (r.eos_masked_mask_pad if mask_pad else r.eos_masked_default)]
     truncated = [r for r in scan.records if r.truncated and not r.ends_with_eos]
-    pad_token = rendering.token_strings(tok, [scan.pad_id])[0]
+    pad_token = token_strings(tok, [scan.pad_id])[0]
     metrics.update(scan.metrics())
     metrics.update({
         "counts": {
@@ -222,18 +232,18 @@ def _data_findings(
     })
     lines = [r.line for r in not_appended]
     for r in not_appended[:MAX_FINDINGS]:
-        last = rendering.token_strings(tok, [r.final_token])[0] if r.final_token is not None else None
+        last = token_strings(tok, [r.final_token])[0] if r.final_token is not None else None
         yield EOS_NOT_APPENDED.finding(
             f"the example's last trained token is {last!r}, not EOS/end-of-turn "
-            f"({', '.join(repr(t) for t in rendering.token_strings(tok, scan.eos_ids))})",
+            f"({', '.join(repr(t) for t in token_strings(tok, scan.eos_ids))})",
             f"{scan.source}:{r.line}",
-            evidence={"last_trained_token": last, "end_of_turn_tokens": rendering.token_strings(tok, scan.eos_ids)},
+            evidence={"last_trained_token": last, "end_of_turn_tokens": token_strings(tok, scan.eos_ids)},
         )
     if len(not_appended) > MAX_FINDINGS:
         yield _summary(EOS_NOT_APPENDED, len(not_appended), total, scan.source, lines, "without a trained EOS")
     lines = [r.line for r in masked]
     for r in masked[:MAX_FINDINGS]:
-        eos = rendering.token_strings(tok, [r.final_token])[0] if r.final_token is not None else None
+        eos = token_strings(tok, [r.final_token])[0] if r.final_token is not None else None
         yield EOS_MASKED.finding(
             f"the collator masks the EOS label {eos!r}: pad token {pad_token!r} (id {scan.pad_id}) == EOS and "
             f"train.collator is mask_pad",
@@ -258,11 +268,11 @@ def _data_findings(
 
 
 def _probe_findings(
-    tok: Any, spec: rendering.PromptSpec, source: str, mask_pad: bool, reported: set[str]
+    tok: Any, spec: PromptSpec, source: str, mask_pad: bool, reported: set[str]
 ) -> tuple[list[Finding], list[int]]:
     """The stop-token probe: user / assistant / user rendered with the template, labels via collate."""
     findings: list[Finding] = []
-    probe = rendering.turn_probe(tok, spec)
+    probe = turn_probe(tok, spec)
     if probe is None:
         return findings, []
     if probe.error:
@@ -271,17 +281,17 @@ def _probe_findings(
         raise InputError(f"{source}: the chat template cannot render a user/assistant conversation: {probe.error}",
                          hint="fix the template; `sftgate tokenizer DIR --show 1` renders an example")
     example = {"messages": [
-        {"role": "user", "content": rendering.PROBE_USER},
-        {"role": "assistant", "content": rendering.PROBE_ASSISTANT},
+        {"role": "user", "content": PROBE_USER},
+        {"role": "assistant", "content": PROBE_ASSISTANT},
     ]}
-    enc = rendering.encode_example(tok, example, rendering.PromptSpec(chat_template=rendering.chat_template_text(tok, spec)))
+    enc = encode_example(tok, example, PromptSpec(chat_template=chat_template_text(tok, spec)))
     last = enc.last_supervised
     final = enc.input_ids[last] if last is not None else None
-    eot_names = rendering.token_strings(tok, enc.eos_ids)
+    eot_names = token_strings(tok, enc.eos_ids)
     tail = probe.final_tail
     if not enc.ends_with_eos:
         if "eos_not_appended" not in reported:
-            shown = rendering.token_strings(tok, [final])[0] if final is not None else None
+            shown = token_strings(tok, [final])[0] if final is not None else None
             findings.append(EOS_NOT_APPENDED.finding(
                 f"the chat template does not close the assistant turn with EOS/end-of-turn: the last trained "
                 f"token is {shown!r} (text after the reply: {tail!r})",
@@ -290,10 +300,10 @@ def _probe_findings(
             ))
         return findings, []
     assert last is not None and final is not None
-    pad_id = rendering.pad_id_for(tok)
-    labels = rendering.collate([enc], pad_id, mask_pad_labels=mask_pad)["labels"][0]
-    final_name = rendering.token_strings(tok, [final])[0]
-    if labels[last] == rendering.IGNORE_INDEX and "eos_masked" not in reported:
+    pad_id = pad_id_for(tok)
+    labels = collate([enc], pad_id, mask_pad_labels=mask_pad)["labels"][0]
+    final_name = token_strings(tok, [final])[0]
+    if labels[last] == IGNORE_INDEX and "eos_masked" not in reported:
         findings.append(EOS_MASKED.finding(
             f"the collator masks the end-of-turn label {final_name!r}: pad id {pad_id} == its id and "
             f"train.collator is {'mask_pad' if mask_pad else 'completion_only'}",
@@ -302,7 +312,7 @@ def _probe_findings(
         ))
     closing = probe.closing_ids[0] if probe.closing_ids else None
     if closing is not None and closing != final:
-        closing_name = rendering.token_strings(tok, [closing])[0]
+        closing_name = token_strings(tok, [closing])[0]
         findings.append(STOP_TOKEN_NOT_TRAINED.finding(
             f"in a conversation the template closes the assistant turn with {closing_name!r}, but training "
             f"supervises {final_name!r}",
@@ -331,17 +341,17 @@ def _stop_id_findings(
         stop_ids = [tok.eos_token_id]
         origin = f"{folder / GENERATION_CONFIG}:eos_token_id"
     metrics["stop_ids"] = stop_ids
-    metrics["trained_end_tokens"] = rendering.token_strings(tok, final_tokens)
+    metrics["trained_end_tokens"] = token_strings(tok, final_tokens)
     if stop_ids is None:
         stop_ids = []
         origin = f"{folder / GENERATION_CONFIG}:eos_token_id"
     missing = [t for t in final_tokens if t not in stop_ids]
     if not missing:
         return
-    names = rendering.token_strings(tok, missing)
+    names = token_strings(tok, missing)
     fixed = list(dict.fromkeys([*stop_ids, *missing]))
     yield EOS_NOT_IN_STOP_IDS.finding(
-        f"generation stops on {stop_ids} ({', '.join(repr(t) for t in rendering.token_strings(tok, stop_ids)) or 'nothing'}) "
+        f"generation stops on {stop_ids} ({', '.join(repr(t) for t in token_strings(tok, stop_ids)) or 'nothing'}) "
         f"but training ends turns with {', '.join(repr(n) for n in names)} (id {', '.join(map(str, missing))})",
         origin or str(folder),
         suggestion=f'"eos_token_id": {fixed}',

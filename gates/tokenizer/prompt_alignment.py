@@ -29,56 +29,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.frame.core import Finding, InputError, Rule
 from sftgate.gates.readers import tokenizer_io
-from sftgate.gates.tokenizer import rendering
-
-GATE = "prompt-alignment"
-MAX_FINDINGS = 20
-CASE_SAMPLE = 20  # data records compared when there are no fixed cases
-
-PROMPT_NOT_PREFIX = Rule(
-    "TOK001", "prompt_not_prefix", Severity.ERROR, GATE,
-    "the prompt's tokens are not a prefix of the prompt + completion tokens",
-    "Training masks the first len(prompt) tokens of prompt + completion; inference generates "
-    "from the prompt's own tokens. If they differ (a trailing space moves the token boundary, "
-    "a template renders the last turn differently when a reply follows) the model generates "
-    "from a context it never saw, and a completion token is masked in training.",
-    "Strip trailing whitespace from prompts (put the space at the start of the completion), or "
-    "fix the template so the prompt renders the same with and without the reply.",
-    '{"prompt": "Answer: ", "completion": "Paris"}   # "▁" then "▁Paris"',
+from sftgate.gates.tokenizer.data_scan import DataScan, RecordScan, scan_data
+from sftgate.gates.tokenizer.end_of_turn import turn_probe
+from sftgate.gates.tokenizer.labels import encode_prompt
+from sftgate.gates.tokenizer.prompt_alignment_rules import (
+    DOUBLE_BOS,
+    IMPLICIT_SYSTEM_PROMPT,
+    MAX_FINDINGS,
+    PROMPT_NOT_PREFIX,
+    RULES,
+    TEMPLATE_MISMATCH,
 )
-DOUBLE_BOS = Rule(
-    "TOK002", "double_bos", Severity.ERROR, GATE,
-    "the encoded sequence starts with BOS twice",
-    "A rendered text that already starts with <s> / <|begin_of_text|>, tokenized again with "
-    "add_special_tokens=True, gets a second BOS. Training and serving then disagree on the "
-    "first tokens, and quality drops.",
-    "Remove the BOS string from the prompt text / prompt.template (the tokenizer adds it), or "
-    "tokenize chat-rendered text with add_special_tokens=False.",
-    'prompt.template: "<s>[INST] {prompt} [/INST]"  with a tokenizer that adds <s>',
+from sftgate.gates.tokenizer.prompt_comparison import (
+    comparison_examples,
+    first_line_difference,
+    implicit_system_text,
+    mismatch_cause,
 )
-TEMPLATE_MISMATCH = Rule(
-    "TOK003", "template_mismatch", Severity.ERROR, GATE,
-    "the inference rendering of the fixed cases differs from the training rendering",
-    "The model answers well only in the format it was trained on: a system prompt present in "
-    "one and not the other, an edited chat template, or a prompt without the generation "
-    "prompt (the assistant header) all change what the model sees.",
-    "Serve with the template and system prompt used in training (prompt.chat_template, "
-    "prompt.system); record the template's sha256 with the run and compare it at release.",
-    "prompt.system: 'Answer in JSON.'   prompt.inference_system: null",
+from sftgate.gates.tokenizer.prompt_spec import (
+    PromptSpec,
+    RenderError,
+    chat_template_text,
+    inference_spec_from_config,
+    spec_from_config,
+    template_hash,
 )
-IMPLICIT_SYSTEM_PROMPT = Rule(
-    "TOK004", "implicit_system_prompt", Severity.ERROR, GATE,
-    "the chat template adds a system prompt the data did not give",
-    "Some templates (Qwen2.5's) inject a default system prompt when a conversation has none. "
-    "Training then sees a system prompt your data and your serving stack may not have.",
-    "Set prompt.system explicitly (the template then uses yours), or remove the default from the template.",
-    "{% else %}<|im_start|>system\\nYou are a helpful assistant.<|im_end|>{% endif %}",
-)
-
-RULES = (PROMPT_NOT_PREFIX, DOUBLE_BOS, TEMPLATE_MISMATCH, IMPLICIT_SYSTEM_PROMPT)
-
+from sftgate.gates.tokenizer.template_rendering import example_messages, render_prompt
+from sftgate.gates.tokenizer.token_encoding import double_bos
 
 # --------------------------------------------------------------------------- config
 
@@ -94,8 +73,8 @@ def from_config(config: Any) -> dict[str, Any] | None:
         "tokenizer": folder,
         "data": config.require_file("data.train"),
         "cases": config.require_file("data.cases"),
-        "spec": rendering.spec_from_config(config),
-        "inference_spec": rendering.inference_spec_from_config(config),
+        "spec": spec_from_config(config),
+        "inference_spec": inference_spec_from_config(config),
         "template_source": template_location(folder, training),
         "inference_template_source": str(inference) if inference is not None else None,
     }
@@ -109,8 +88,8 @@ def check(
     tokenizer: str | Path,
     data: str | Path | None = None,
     cases: str | Path | None = None,
-    spec: rendering.PromptSpec | None = None,
-    inference_spec: rendering.PromptSpec | None = None,
+    spec: PromptSpec | None = None,
+    inference_spec: PromptSpec | None = None,
     max_seq_len: int | None = None,
     template_source: str | None = None,
     inference_template_source: str | None = None,
@@ -130,7 +109,7 @@ def check(
 
     metrics = metrics if metrics is not None else {}
     folder = Path(tokenizer)
-    spec = spec or rendering.PromptSpec()
+    spec = spec or PromptSpec()
     inference = inference_spec or spec
     tok = tokenizer_io.load_tokenizer_cached(folder)
     source = template_source or ("prompt.chat_template" if spec.chat_template is not None else template_location(folder))
@@ -145,20 +124,20 @@ def check(
 
     scan = None
     if data is not None:
-        scan = rendering.scan_data(
+        scan = scan_data(
             tok, data, spec, max_seq_len=max_seq_len, max_records=max_records, display=data_display, progress=progress
         )
         yield from counted(_data_findings(tok, scan, metrics))
 
-    train_template = rendering.chat_template_text(tok, spec)
-    inf_template = rendering.chat_template_text(tok, inference)
-    metrics["template_sha256"] = rendering.template_hash(train_template)
+    train_template = chat_template_text(tok, spec)
+    inf_template = chat_template_text(tok, inference)
+    metrics["template_sha256"] = template_hash(train_template)
     uses_chat = scan is None or scan.count("messages") > 0
     if train_template is not None and uses_chat:
         with_system = scan is None or spec.system is not None or any(r.has_system for r in scan.records)
         without_system = spec.system is None and (scan is None or any(not r.has_system for r in scan.records))
         yield from counted(_template_findings(tok, spec, source, "training", with_system, without_system))
-    current = rendering.template_hash(train_template) or ""
+    current = template_hash(train_template) or ""
     if training_template_sha256 and current and training_template_sha256 != current:
         yield from counted(iter([TEMPLATE_MISMATCH.finding(
             f"the chat template's sha256 {current[:12]}… differs from the one recorded "
@@ -172,7 +151,7 @@ def check(
             tok, inference, inf_source, "inference", with_system=False, without_system=inference.system is None
         ))
 
-    examples = _comparison_examples(cases, cases_display, data, data_display, scan, spec, inference)
+    examples = comparison_examples(cases, cases_display, data, data_display, scan, spec, inference)
     metrics["cases_compared"] = len(examples)
     yield from counted(_case_findings(tok, examples, spec, inference, scan, train_template, inf_template))
 
@@ -180,7 +159,7 @@ def check(
 # --------------------------------------------------------------------------- data
 
 
-def _data_findings(tok: Any, scan: rendering.DataScan, metrics: dict[str, Any]) -> Iterator[Finding]:
+def _data_findings(tok: Any, scan: DataScan, metrics: dict[str, Any]) -> Iterator[Finding]:
     total = len(scan.records)
     not_prefix = [r for r in scan.records if r.prefix_diff is not None]
     doubled = [r for r in scan.records if r.double_bos]
@@ -216,7 +195,7 @@ def _data_findings(tok: Any, scan: rendering.DataScan, metrics: dict[str, Any]) 
         yield _summary(DOUBLE_BOS, doubled, total, scan.source, "starting with BOS twice")
 
 
-def _summary(rule: Rule, records: list[rendering.RecordScan], total: int, source: str, what: str) -> Finding:
+def _summary(rule: Rule, records: list[RecordScan], total: int, source: str, what: str) -> Finding:
     rest = records[MAX_FINDINGS:]
     return rule.finding(
         f"… and {len(rest)} more records {what} ({len(records)} of {total}, {len(records) / max(total, 1):.1%})",
@@ -229,34 +208,10 @@ def _summary(rule: Rule, records: list[rendering.RecordScan], total: int, source
 # --------------------------------------------------------------------------- template probes
 
 
-def implicit_system_text(tok: Any, spec: rendering.PromptSpec) -> str | None:
-    """Text the template renders in the system slot when the conversation has no system message.
-
-    Renders ``[user]`` and ``[system, user]``; after removing their common prefix and suffix,
-    what is left of the first is what the template added by itself (``None`` when nothing).
-    """
-    user = {"role": "user", "content": rendering.PROBE_USER}
-    system = {"role": "system", "content": rendering.PROBE_SYSTEM}
-    try:
-        bare = rendering.apply_template(tok, [user], spec, add_generation_prompt=True)
-        given = rendering.apply_template(tok, [system, user], spec, add_generation_prompt=True)
-    except rendering.RenderError:
-        return None
-    prefix = 0
-    limit = min(len(bare), len(given))
-    while prefix < limit and bare[prefix] == given[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and bare[-1 - suffix] == given[-1 - suffix]:
-        suffix += 1
-    extra = bare[prefix:len(bare) - suffix]
-    return extra if extra.strip() else None
-
-
 def _template_findings(
-    tok: Any, spec: rendering.PromptSpec, source: str, side: str, with_system: bool, without_system: bool
+    tok: Any, spec: PromptSpec, source: str, side: str, with_system: bool, without_system: bool
 ) -> Iterator[Finding]:
-    probe = rendering.turn_probe(tok, spec)
+    probe = turn_probe(tok, spec)
     if probe is None:
         return
     if probe.error:
@@ -296,10 +251,10 @@ def _template_findings(
 
 
 def _hash_finding(train_template: str | None, inf_template: str, inf_source: str) -> Iterator[Finding]:
-    train_hash, inf_hash = rendering.template_hash(train_template), rendering.template_hash(inf_template)
+    train_hash, inf_hash = template_hash(train_template), template_hash(inf_template)
     if train_hash == inf_hash:
         return
-    line, left, right = _first_line_difference(train_template or "", inf_template)
+    line, left, right = first_line_difference(train_template or "", inf_template)
     yield TEMPLATE_MISMATCH.finding(
         f"the inference chat template differs from the training one (sha256 {str(inf_hash)[:12]}… vs "
         f"{str(train_hash)[:12]}…; first difference on line {line}: {right!r} vs {left!r})",
@@ -309,51 +264,15 @@ def _hash_finding(train_template: str | None, inf_template: str, inf_source: str
     )
 
 
-def _first_line_difference(a: str, b: str) -> tuple[int, str, str]:
-    la, lb = a.splitlines(), b.splitlines()
-    for index in range(max(len(la), len(lb))):
-        left = la[index] if index < len(la) else ""
-        right = lb[index] if index < len(lb) else ""
-        if left != right:
-            return index + 1, left[:120], right[:120]
-    return 1, "", ""
-
-
 # --------------------------------------------------------------------------- fixed cases
-
-
-def _comparison_examples(
-    cases: str | Path | None,
-    cases_display: str | None,
-    data: str | Path | None,
-    data_display: str | None,
-    scan: rendering.DataScan | None,
-    spec: rendering.PromptSpec,
-    inference: rendering.PromptSpec,
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(location, label, example)`` to render both ways: the fixed cases, else a data sample."""
-    if cases is not None:
-        from sftgate.gates.readers.cases import load_cases
-
-        shown = cases_display or str(cases)
-        return [(f"{shown}:{c.line}", f"case {c.id!r}", c.as_example()) for c in load_cases(cases)]
-    if data is None or inference == spec:
-        return []
-    shown = data_display or str(data)
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    for line, record in tokenizer_io.iter_records(data, display=data_display):
-        if len(out) >= CASE_SAMPLE:
-            break
-        out.append((f"{shown}:{line}", f"record on line {line}", record))
-    return out
 
 
 def _case_findings(
     tok: Any,
     examples: list[tuple[str, str, dict[str, Any]]],
-    spec: rendering.PromptSpec,
-    inference: rendering.PromptSpec,
-    scan: rendering.DataScan | None,
+    spec: PromptSpec,
+    inference: PromptSpec,
+    scan: DataScan | None,
     train_template: str | None,
     inf_template: str | None,
 ) -> Iterator[Finding]:
@@ -363,12 +282,12 @@ def _case_findings(
     doubled: list[Finding] = []
     for location, label, example in examples:
         try:
-            train_text = rendering.render_prompt(tok, example, spec)
-            inf_text = rendering.render_prompt(tok, example, inference)
-            inf_ids = rendering.encode_prompt(tok, example, inference)
-        except rendering.RenderError as exc:
+            train_text = render_prompt(tok, example, spec)
+            inf_text = render_prompt(tok, example, inference)
+            inf_ids = encode_prompt(tok, example, inference)
+        except RenderError as exc:
             raise InputError(f"{location}: {label} cannot be rendered: {exc}") from exc
-        if trained_on_chat and rendering.example_messages(example) is None:
+        if trained_on_chat and example_messages(example) is None:
             mismatches.append(TEMPLATE_MISMATCH.finding(
                 f"{label} is a plain prompt but training data is chat messages: inference renders no chat template",
                 location,
@@ -376,7 +295,7 @@ def _case_findings(
                 evidence={"cause": "case_format", "inference_text": inf_text[:200]},
             ))
         elif train_text != inf_text:
-            cause = _cause(train_text, inf_text, spec, inference, train_template != inf_template)
+            cause = mismatch_cause(train_text, inf_text, spec, inference, train_template != inf_template)
             pos = next((i for i, (a, b) in enumerate(zip(train_text, inf_text, strict=False)) if a != b),
                        min(len(train_text), len(inf_text)))
             mismatches.append(TEMPLATE_MISMATCH.finding(
@@ -386,7 +305,7 @@ def _case_findings(
                 evidence={"cause": cause, "position": pos, "training": train_text[max(0, pos - 40):pos + 80],
                           "inference": inf_text[max(0, pos - 40):pos + 80]},
             ))
-        if rendering.double_bos(inf_ids, bos_id):
+        if double_bos(inf_ids, bos_id):
             doubled.append(DOUBLE_BOS.finding(
                 f"{label}: the inference prompt starts with {tok.bos_token!r} twice",
                 location,
@@ -403,17 +322,3 @@ def _case_findings(
                 group[MAX_FINDINGS].location,
                 evidence={"count": len(group), "total": len(examples)},
             )
-
-
-def _cause(train_text: str, inf_text: str, spec: rendering.PromptSpec, inference: rendering.PromptSpec, templates_differ: bool) -> str:
-    if spec.system != inference.system:
-        if spec.system is None:
-            return "system_prompt_at_inference_only"
-        if inference.system is None:
-            return "system_prompt_in_training_only"
-        return "different_system_prompt"
-    if train_text.startswith(inf_text):
-        return "missing_generation_prompt"
-    if templates_differ:
-        return "different_chat_template"
-    return "different_rendering"

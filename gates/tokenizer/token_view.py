@@ -19,7 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.tokenizer import rendering
+from sftgate.gates.tokenizer.labels import IGNORE_INDEX, Encoded, collate, encode_example, pad_id_for
+from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError
+from sftgate.gates.tokenizer.template_rendering import example_messages
+from sftgate.gates.tokenizer.token_encoding import token_strings
 
 GREEN, GREY, RED, BOLD, RESET = "\033[32m", "\033[90m", "\033[31m", "\033[1m", "\033[0m"
 DEFAULT_MAX_TOKENS = 120
@@ -32,7 +35,7 @@ def _paint(text: str, *codes: str, color: bool) -> str:
 
 def format_encoded(
     tokenizer: Any,
-    encoded: rendering.Encoded,
+    encoded: Encoded,
     *,
     labels: list[int] | None = None,
     title: str = "",
@@ -47,16 +50,16 @@ def format_encoded(
     ids = encoded.input_ids
     labels = list(labels if labels is not None else encoded.labels)[: len(ids)]
     eos = set(encoded.eos_ids)
-    trained = sum(1 for label in labels if label != rendering.IGNORE_INDEX)
-    last = next((i for i in range(len(labels) - 1, -1, -1) if labels[i] != rendering.IGNORE_INDEX), None)
-    pieces = rendering.token_strings(tokenizer, ids)
+    trained = sum(1 for label in labels if label != IGNORE_INDEX)
+    last = next((i for i in range(len(labels) - 1, -1, -1) if labels[i] != IGNORE_INDEX), None)
+    pieces = token_strings(tokenizer, ids)
     texts = [tokenizer.decode([token_id]) for token_id in ids]
     if last is None:
         ending = "nothing is trained"
     else:
         state = "trained" if ids[last] in eos else "trained, not EOS"
         ending = f"ends with {texts[last]!r} ({state})"
-    masked_eos = [i for i, t in enumerate(ids) if t in eos and i >= encoded.prompt_len and labels[i] == rendering.IGNORE_INDEX]
+    masked_eos = [i for i, t in enumerate(ids) if t in eos and i >= encoded.prompt_len and labels[i] == IGNORE_INDEX]
     if masked_eos:
         ending += f"; EOS masked at {', '.join(map(str, masked_eos[:5]))}"
     if encoded.truncated:
@@ -75,7 +78,7 @@ def format_encoded(
             if i == skip_from:
                 lines.append(_paint(f"  {'…':>5}  {skip_to - skip_from} tokens not shown (--max-tokens)", GREY, color=color))
             continue
-        is_trained = labels[i] != rendering.IGNORE_INDEX
+        is_trained = labels[i] != IGNORE_INDEX
         is_eos = ids[i] in eos and i >= encoded.prompt_len
         label = "TRAINED" if is_trained else "masked"
         note = ""
@@ -93,7 +96,7 @@ def format_encoded(
 def show_examples(
     tokenizer: Any,
     data: str | Path,
-    spec: rendering.PromptSpec,
+    spec: PromptSpec,
     k: int,
     *,
     max_seq_len: int | None = None,
@@ -105,7 +108,7 @@ def show_examples(
     """The token view of the first ``k`` trainable records of ``data``, labels after ``collator``."""
     from sftgate.gates.readers.tokenizer_io import iter_records
 
-    pad_id = rendering.pad_id_for(tokenizer)
+    pad_id = pad_id_for(tokenizer)
     shown = display or str(data)
     parts: list[str] = []
     count = 0
@@ -113,12 +116,12 @@ def show_examples(
         if count >= k:
             break
         try:
-            enc = rendering.encode_example(tokenizer, record, spec, max_seq_len=max_seq_len)
-        except rendering.RenderError as exc:
+            enc = encode_example(tokenizer, record, spec, max_seq_len=max_seq_len)
+        except RenderError as exc:
             parts.append(f"{shown}:{line}  not shown: {exc}\n")
             continue
-        labels = rendering.collate([enc], pad_id, mask_pad_labels=collator == "mask_pad")["labels"][0]
-        kind = "messages" if rendering.example_messages(record) is not None else "prompt/completion"
+        labels = collate([enc], pad_id, mask_pad_labels=collator == "mask_pad")["labels"][0]
+        kind = "messages" if example_messages(record) is not None else "prompt/completion"
         parts.append(format_encoded(tokenizer, enc, labels=labels, title=f"{shown}:{line}  {kind}",
                                     color=color, max_tokens=max_tokens))
         count += 1

@@ -29,18 +29,28 @@ Fixtures for your own tests:
 - ``sftgate_tiny_tokenizer`` / ``sftgate_tiny_model``: a tiny tokenizer and a tiny random
   Mistral-architecture model built offline in a temporary folder (session-scoped; the
   model needs ``sftgate[train]``).
+
+This module holds the hooks and the gate test items; the fixtures are in
+:mod:`sftgate.runners.integrations.pytest_fixtures` (registered through ``pytest_plugins``), the
+session state and GPU detection in :mod:`sftgate.runners.integrations.pytest_session`.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from sftgate.runners.integrations.pytest_session import (
+    STATE_KEY,
+    GpuTracker,
+    PluginState,
+    cuda_available,
+    plugin_state,
+)
 
 if TYPE_CHECKING:
     from sftgate.gates.frame.core import GateResult
@@ -49,26 +59,8 @@ if TYPE_CHECKING:
 GPU_MARKER = "gpu: needs a CUDA GPU (skipped without one; --require-gpu turns that into a failure)"
 SLOW_MARKER = "slow: long-running (the full demo pipeline); deselect with -m 'not slow'"
 
-TINY_CORPUS = (
-    "The quick brown fox jumps over the lazy dog.",
-    'Answer in JSON: {"name": "Ada", "age": 36, "tags": ["math", "code"], "ok": true}',
-    "user assistant system: what is 2 + 2? It is 4.",
-    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ {}[]:,\"'.-_",
-)
-
-
-@dataclass
-class _State:
-    configs: frozenset[Path] = frozenset()
-    require_gpu: bool = False
-    gpu_ran: int = 0
-    gpu_skipped: int = 0
-    cuda: bool | None = None
-    reports: list[Report] = field(default_factory=list)
-    require_gpu_failed: bool = False
-
-
-_STATE = pytest.StashKey[_State]()
+# The fixtures: a plugin module of their own, registered with this one (and not without it).
+pytest_plugins = ("sftgate.runners.integrations.pytest_fixtures",)
 
 
 class GateFailure(Exception):
@@ -108,7 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", GPU_MARKER)
     config.addinivalue_line("markers", SLOW_MARKER)
     resolved = [_config_path(config.invocation_params.dir, p) for p in config.getoption("sftgate_configs") or ()]
-    config.stash[_STATE] = _State(configs=frozenset(resolved), require_gpu=bool(config.getoption("sftgate_require_gpu")))
+    config.stash[STATE_KEY] = PluginState(configs=frozenset(resolved), require_gpu=bool(config.getoption("sftgate_require_gpu")))
     if resolved:
         # The configs become collection arguments. Without explicit paths, pytest would collect
         # testpaths (or the current folder) too; `pytest --sftgate X` runs just the gates.
@@ -117,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.args = [*config.args, *(a for a in extra if a not in config.args)]
         else:
             config.args = extra
-    config.pluginmanager.register(_GpuTracker(config.stash[_STATE]), f"sftgate-gpu-tracker-{id(config)}")
+    config.pluginmanager.register(GpuTracker(config.stash[STATE_KEY]), f"sftgate-gpu-tracker-{id(config)}")
 
 
 def _config_path(base: Path, given: str) -> Path:
@@ -137,15 +129,11 @@ def _config_path(base: Path, given: str) -> Path:
     return path
 
 
-def _state(config: pytest.Config) -> _State:
-    return config.stash.get(_STATE, None) or _State()
-
-
 # --------------------------------------------------------------------------- gates as test items
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SftgateConfig | None:
-    configs = _state(parent.config).configs
+    configs = plugin_state(parent.config).configs
     if configs and file_path.resolve() in configs:
         return SftgateConfig.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
     return None
@@ -164,7 +152,7 @@ class SftgateConfig(pytest.File):
             raise self.CollectError(f"sftgate: error: {exc}") from None
         if not report.gates:
             raise self.CollectError(f"sftgate: {self.path}: the config enables no preflight gate")
-        _state(self.config).reports.append(report)
+        plugin_state(self.config).reports.append(report)
         stages: dict[str, list[GateResult]] = {}
         for result in report.gates:
             stages.setdefault(result.stage.value, []).append(result)
@@ -242,38 +230,14 @@ def format_report(report: Report) -> str:
     return "\n".join(blocks) if blocks else "every gate passed"
 
 
-# --------------------------------------------------------------------------- GPU marker
-
-
-_GPU_DEVICE_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
-
-
-def cuda_available() -> bool:
-    """Whether a CUDA GPU is usable; ``CUDA_VISIBLE_DEVICES=""`` (or ``-1``) hides every GPU.
-
-    torch is imported only here, the first time a ``gpu`` test is set up, and not at all on a
-    Linux machine without an NVIDIA or ROCm driver.
-    """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return False
-    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_DEVICE_FILES):
-        return False  # no NVIDIA (or ROCm) driver: no need to import torch to know
-    try:
-        import torch
-    except ImportError:
-        return False
-    try:
-        return bool(torch.cuda.is_available())
-    except Exception:  # a broken driver is no GPU
-        return False
+# --------------------------------------------------------------------------- GPU marker and reporting
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") is None:
         return
-    state = _state(item.config)
+    state = plugin_state(item.config)
     if state.cuda is None:
         state.cuda = cuda_available()
     if not state.cuda:
@@ -290,24 +254,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report  # type: ignore[no-any-return]
 
 
-class _GpuTracker:
-    """Counts the ``gpu`` tests that ran, per session (a plugin object registered per config)."""
-
-    def __init__(self, state: _State) -> None:
-        self.state = state
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not getattr(report, "sftgate_gpu", False):
-            return
-        if report.when == "call" and not report.skipped:
-            self.state.gpu_ran += 1
-        elif report.skipped and report.when in ("setup", "call"):
-            self.state.gpu_skipped += 1
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = _state(session.config)
+    state = plugin_state(session.config)
     if not state.require_gpu or hasattr(session.config, "workerinput") or state.gpu_ran:
         return
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
@@ -316,7 +265,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    state = _state(config)
+    state = plugin_state(config)
     github = os.environ.get("GITHUB_ACTIONS") == "true"
     if github and state.reports:
         from sftgate.gates.frame.report import emit_github
@@ -342,81 +291,3 @@ class _Writer:
     def write(self, text: str) -> int:
         self._tr.write(text)
         return len(text)
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-def _default_config(config: pytest.Config) -> Path:
-    from sftgate.gates.readers.config import find_config
-
-    given = sorted(_state(config).configs)
-    if given:
-        return given[0]
-    ini = str(config.getini("sftgate_config") or "")
-    if ini:
-        p = Path(ini)
-        return p if p.is_absolute() else config.rootpath / p
-    return find_config(config.rootpath)
-
-
-@pytest.fixture(scope="session")
-def sftgate_report(request: pytest.FixtureRequest) -> Callable[..., Report]:
-    """``sftgate_report(config=None, *, stages=None) -> Report``: the preflight gates of a config.
-
-    ``config`` defaults to ``--sftgate``, the ``sftgate_config`` ini option, or ``sftgate.yaml``
-    in the rootdir; relative paths are relative to the rootdir. Reports are cached per config.
-    A bad config fails the calling test with sftgate's message (no traceback)::
-
-        def test_preflight(sftgate_report):
-            report = sftgate_report("configs/sftgate.yaml")
-            assert report.passed, format_report(report)
-    """
-    cache: dict[tuple[Path, tuple[str, ...]], Report] = {}
-    config = request.config
-
-    def run(path: str | os.PathLike[str] | None = None, *, stages: tuple[str, ...] | None = None) -> Report:
-        from sftgate.gates.frame.core import SftgateError, Stage
-        from sftgate.gates.frame.preflight import run_preflight
-
-        try:
-            target = _default_config(config) if path is None else Path(path)
-            if not target.is_absolute():
-                target = config.rootpath / target
-            wanted = tuple(Stage(s) for s in stages) if stages else None
-            key = (target.resolve(), tuple(s.value for s in wanted or ()))
-            if key not in cache:
-                cache[key] = run_preflight(target, stages=wanted)
-        except SftgateError as exc:
-            pytest.fail(f"sftgate: error: {exc}", pytrace=False)
-        except ValueError as exc:  # an unknown stage name
-            pytest.fail(f"sftgate_report: {exc}", pytrace=False)
-        return cache[key]
-
-    return run
-
-
-def _builder(module: str, name: str, extra: str) -> Callable[..., Any]:
-    """Import a builder lazily; a missing dependency fails the test with the extra to install."""
-    import importlib
-
-    problem = None
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except ImportError as exc:
-        problem = f"{name} could not be imported ({exc}); it needs sftgate[{extra}]"
-    pytest.fail(problem, pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def sftgate_tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny tokenizer folder (BPE, chatml template, special tokens) built offline."""
-    build = _builder("sftgate.runners.demo.tiny_tokenizer", "build_tiny_tokenizer", "tokenizer")
-    return Path(build(tmp_path_factory.mktemp("sftgate-tokenizer"), corpus=TINY_CORPUS))
-
-
-@pytest.fixture(scope="session")
-def sftgate_tiny_model(tmp_path_factory: pytest.TempPathFactory, sftgate_tiny_tokenizer: Path) -> Path:
-    """A tiny random Mistral-architecture model folder (fp32 safetensors + tokenizer), built offline."""
-    build = _builder("sftgate.runners.demo.tiny_model", "build_tiny_model", "train")
-    return Path(build(tmp_path_factory.mktemp("sftgate-model"), sftgate_tiny_tokenizer))

@@ -62,7 +62,7 @@ def append(path: str | os.PathLike[str], entry: dict[str, Any]) -> dict[str, Any
 
 def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every entry of the ledger, oldest first; missing file -> []; torn or invalid lines skipped."""
-    from sftgate.gates.train.provenance import read_ledger
+    from sftgate.gates.train.provenance_manifest import read_ledger
 
     return read_ledger(path)
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.adapter.strict_json import OutputRecord
+from sftgate.gates.adapter.output_records import OutputRecord
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers import atomic
 from sftgate.gates.readers.cases import FixedCase
@@ -121,7 +121,7 @@ def load_for_generation(
     """
     from sftgate.gates.readers.tokenizer_io import load_tokenizer, tokenizer_files
     from sftgate.runners.demo.tiny_model import quiet_transformers, require_model_dir
-    from sftgate.runners.work.sft import load_model, pick_device
+    from sftgate.runners.work.sft_model import load_model, pick_device
 
     base = require_model_dir(model_dir)
     device, dtype = pick_device()

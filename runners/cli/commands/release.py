@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, io: IO) -> Report:
         if not args.quiet:
             io.say(f"not publishing {folder}: the release gate did not pass")
         return report
-    from sftgate.runners.pipeline.release import publish
+    from sftgate.runners.pipeline.publish import publish
 
     say = (lambda _msg: None) if args.quiet else io.say
     files = publish(folder, repo_id, env=io.env, say=say, private=not args.public, profile=profile,

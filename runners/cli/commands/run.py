@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:
-    from sftgate.runners.pipeline.stages import run_pipeline
+    from sftgate.runners.pipeline.run import run_pipeline
 
     return run_pipeline(args.config, until=args.until, resume=not args.fresh,
                         say=(lambda _m: None) if args.quiet else io.say,

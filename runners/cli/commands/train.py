@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:
-    from sftgate.runners.pipeline.stages import run_pipeline
+    from sftgate.runners.pipeline.run import run_pipeline
 
     return run_pipeline(args.config, only=Stage.TRAIN, resume=False,
                         say=(lambda _m: None) if args.quiet else io.say,

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sftgate.gates.adapter import eos_behaviour
-from sftgate.gates.adapter.strict_json import OutputRecord, check
+from sftgate.gates.adapter.output_records import OutputRecord
+from sftgate.gates.adapter.strict_json import check
 from sftgate.gates.frame.core import InputError, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.registry import get
@@ -18,7 +19,7 @@ DIR = FIXTURES / "eos_behaviour"
 
 def _records(name: str) -> list[OutputRecord]:
     """The records of an outputs fixture, read by the strict-json gate's own line parser."""
-    from sftgate.gates.adapter.strict_json import parse_output_line
+    from sftgate.gates.adapter.output_records import parse_output_line
     from sftgate.gates.readers.cases import read_jsonl_lines
 
     path = DIR / name

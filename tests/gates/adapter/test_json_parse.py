@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.adapter.json_parse import RULE_NAMES, _Scanner, format_path, parse_strict
+from sftgate.gates.adapter.json_parse import RULE_NAMES, parse_strict
+from sftgate.gates.adapter.json_problem import format_path
+from sftgate.gates.adapter.json_scanner import Scanner
 
 # (text, stop_reason, rule or None, JSON path of the problem or None, reason)
 CASES = [
@@ -224,7 +226,7 @@ def test_scanner_agrees_with_the_fast_path(text):
         json.loads(text, parse_constant=_reject, object_pairs_hook=_unique)
     except ValueError:
         fast_ok = False
-    assert (_Scanner(text, None).scan() is None) == fast_ok
+    assert (Scanner(text, None).scan() is None) == fast_ok
 
 
 def _reject(name):

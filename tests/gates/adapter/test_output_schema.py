@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.adapter.output_schema import OutputSchema, close_objects
+from sftgate.gates.adapter.output_schema import OutputSchema
+from sftgate.gates.adapter.schema_compile import close_objects
 from sftgate.gates.frame.core import InputError
 
 PERSON = {

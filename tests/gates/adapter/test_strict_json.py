@@ -9,15 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sftgate.gates.adapter import strict_json
+from sftgate.gates.adapter.output_records import OutputRecord, normalize_stop_reason, parse_output_line
 from sftgate.gates.adapter.output_schema import OutputSchema
-from sftgate.gates.adapter.strict_json import (
-    RULES,
-    OutputRecord,
-    check,
-    check_records,
-    normalize_stop_reason,
-    value_diff,
-)
+from sftgate.gates.adapter.strict_json import RULES, check, check_records
+from sftgate.gates.adapter.value_diff import value_diff
 from sftgate.gates.frame.core import Finding, InputError, Severity, Stage
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.cases import MISSING
@@ -220,7 +215,7 @@ def test_invalid_min_pass_rate_is_rejected():
     ],
 )
 def test_parse_output_line(line, ok, reason):
-    got = strict_json.parse_output_line(line, 7, "out.jsonl")
+    got = parse_output_line(line, 7, "out.jsonl")
     assert isinstance(got, OutputRecord) is ok, reason
     if not ok:
         assert isinstance(got, Finding)
@@ -228,10 +223,10 @@ def test_parse_output_line(line, ok, reason):
 
 
 def test_output_line_keeps_expected_and_big_numbers():
-    record = strict_json.parse_output_line('{"id": "a", "output": "1", "expected": 123456789012345678901234567890}', 1, "f")
+    record = parse_output_line('{"id": "a", "output": "1", "expected": 123456789012345678901234567890}', 1, "f")
     assert record.expected == 123456789012345678901234567890
-    assert strict_json.parse_output_line('{"id": "a", "output": "1"}', 1, "f").expected is MISSING
-    assert strict_json.parse_output_line('{"id": "a", "output": "1", "expected": null}', 1, "f").expected is None
+    assert parse_output_line('{"id": "a", "output": "1"}', 1, "f").expected is MISSING
+    assert parse_output_line('{"id": "a", "output": "1", "expected": null}', 1, "f").expected is None
 
 
 @pytest.mark.parametrize(
@@ -275,5 +270,5 @@ def test_any_outputs_never_raise(rows):
 @settings(deadline=None)
 @given(st.text(max_size=80))
 def test_any_outputs_line_never_raises(text):
-    got = strict_json.parse_output_line(text, 1, "out.jsonl")
+    got = parse_output_line(text, 1, "out.jsonl")
     assert isinstance(got, OutputRecord | Finding)

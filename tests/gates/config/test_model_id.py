@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sftgate.gates.config import known_models, model_id
+from sftgate.gates.config import hub_id_grammar, known_models, model_id, model_id_diagnosis, model_id_rules
 from sftgate.gates.config.hub_client import FakeHub, HfHubClient, RepoStatus, scrub
 from sftgate.gates.frame.core import GateSkipped, InputError, Severity, Stage
 from sftgate.gates.frame.execute import run_gate
@@ -100,18 +100,18 @@ DIAGNOSE_CASES = [
 @pytest.mark.parametrize(("value", "rule", "suggestion", "confident", "reason"), DIAGNOSE_CASES,
                          ids=[c[4] for c in DIAGNOSE_CASES])
 def test_diagnose(value, rule, suggestion, confident, reason):
-    d = model_id.diagnose(value)
+    d = model_id_diagnosis.diagnose(value)
     assert (d.rule.name if d.rule else None) == rule, reason
     assert d.suggestion == suggestion, reason
     if suggestion is not None:
         assert d.confident is confident, reason
-    if d.suggestion is not None and d.rule is not model_id.LOCAL_PATH_MISSING:
-        assert model_id.is_valid_repo_id(d.suggestion), "a suggestion is always a valid ID"
+    if d.suggestion is not None and d.rule is not model_id_rules.LOCAL_PATH_MISSING:
+        assert hub_id_grammar.is_valid_repo_id(d.suggestion), "a suggestion is always a valid ID"
 
 
 def test_url_revision_is_kept():
-    d = model_id.diagnose("https://huggingface.co/org/name/tree/refs%2Fpr%2F3")
-    assert (d.rule, d.suggestion, d.revision) == (model_id.URL_NOT_ID, "org/name", "refs/pr/3")
+    d = model_id_diagnosis.diagnose("https://huggingface.co/org/name/tree/refs%2Fpr%2F3")
+    assert (d.rule, d.suggestion, d.revision) == (model_id_rules.URL_NOT_ID, "org/name", "refs/pr/3")
 
 
 # (value, codes, reason)
@@ -133,14 +133,14 @@ GRAMMAR_CASES = [
 
 @pytest.mark.parametrize(("value", "codes", "reason"), GRAMMAR_CASES, ids=[c[2] for c in GRAMMAR_CASES])
 def test_repo_id_problems(value, codes, reason):
-    assert [p.code for p in model_id.repo_id_problems(value)] == codes, reason
+    assert [p.code for p in hub_id_grammar.repo_id_problems(value)] == codes, reason
 
 
 def test_validate_repo_id_raises_a_value_error():
-    assert model_id.validate_repo_id("org/name") == "org/name"
+    assert hub_id_grammar.validate_repo_id("org/name") == "org/name"
     with pytest.raises(ValueError) as info:
-        model_id.validate_repo_id("org/na..me")
-    assert isinstance(info.value, model_id.InvalidRepoIdError)
+        hub_id_grammar.validate_repo_id("org/na..me")
+    assert isinstance(info.value, hub_id_grammar.InvalidRepoIdError)
     assert [p.code for p in info.value.problems] == ["double_dot"]
 
 
@@ -168,7 +168,7 @@ def segments(draw):
 def test_any_string_never_raises(text):
     findings = run([ref(text)], release=True)
     assert all(f.rule in {r.name for r in model_id.RULES} for f in findings)
-    model_id.repo_id_problems(text)
+    hub_id_grammar.repo_id_problems(text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -176,7 +176,7 @@ def test_any_string_never_raises(text):
 def test_anything_built_from_the_grammar_passes(namespace, name):
     assume(namespace.lower() not in ("huggingface.co", "hf.co", "www.huggingface.co"))
     repo_id = f"{namespace}/{name}"
-    assert model_id.repo_id_problems(repo_id) == []
+    assert hub_id_grammar.repo_id_problems(repo_id) == []
     assert run([ref(repo_id)]) == []
 
 

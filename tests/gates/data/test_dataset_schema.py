@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sftgate.gates.adapter.json_parse import parse_strict
-from sftgate.gates.data import dataset_schema
-from sftgate.gates.data.dataset_schema import RULES, check, fast_strict_parse, percentiles
+from sftgate.gates.data import dataset_schema, record_checks
+from sftgate.gates.data.dataset_schema import RULES, check
+from sftgate.gates.data.dataset_stats import percentiles
+from sftgate.gates.data.record_checks import fast_strict_parse
 from sftgate.gates.frame.core import ConfigError, InputError, Severity, Stage
 from sftgate.gates.frame.execute import run_gate
 
@@ -220,15 +222,15 @@ def _validator(fmt: str) -> Any:
 @settings(max_examples=400, deadline=None)
 @given(_record)
 def test_shipped_json_schemas_agree_with_the_checks(record: dict[str, Any]) -> None:
-    fmt = dataset_schema.record_format(record)
+    fmt = record_checks.record_format(record)
     if fmt == "prompt_completion":
-        rules = {p[0] for p in dataset_schema.check_prompt_completion(record)}
+        rules = {p[0] for p in record_checks.check_prompt_completion(record)}
     elif fmt == "messages":
-        problems = dataset_schema.check_messages(record)
+        problems = record_checks.check_messages(record)
         rules = {p[0] for p in problems}
         msgs = record["messages"]
         if isinstance(msgs, list) and any(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and m["role"] not in dataset_schema.ROLES
+            isinstance(m, dict) and isinstance(m.get("role"), str) and m["role"] not in record_checks.ROLES
             for m in msgs
         ):
             rules.add("wrong_type")  # an unknown role: the schema's enum; the gate calls it role_order
@@ -254,15 +256,15 @@ def test_shipped_json_schemas_agree_with_the_checks(record: dict[str, Any]) -> N
 def test_fast_strict_parse_never_disagrees_with_parse_strict(text: str) -> None:
     fast = fast_strict_parse(text)
     value, problem = parse_strict(text)
-    if fast is dataset_schema._UNSURE:
+    if fast is record_checks._UNSURE:
         return
     assert problem is None, text
     assert fast == value or (fast != fast and value != value), text
 
 
 def test_duplicate_key_is_not_hidden_by_the_fast_path() -> None:
-    assert fast_strict_parse('{"a": 1, "a": 2}') is dataset_schema._UNSURE
-    assert fast_strict_parse('{"a": "12:30"}') is dataset_schema._UNSURE, "a ':' in a string: ask parse_strict"
+    assert fast_strict_parse('{"a": 1, "a": 2}') is record_checks._UNSURE
+    assert fast_strict_parse('{"a": "12:30"}') is record_checks._UNSURE, "a ':' in a string: ask parse_strict"
     assert fast_strict_parse('{"a": {"b": [1, {"c": 2}]}}') == {"a": {"b": [1, {"c": 2}]}}
 
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sftgate.gates.data import split_isolation
-from sftgate.gates.data.split_isolation import RULES, batch_hashes, check, record_words
+from sftgate.gates.data.leak_hashing import batch_hashes, record_words
+from sftgate.gates.data.split_isolation import RULES, check
 from sftgate.gates.data.text_normalize import fold_bytes, normalize, words
 from sftgate.gates.frame.core import ConfigError, InputError
 

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sftgate.gates.frame.core import InputError
-from sftgate.gates.readers.dataset_io import ReadIssue, map_chunks, open_dataset
+from sftgate.gates.readers.dataset_io import map_chunks, open_dataset
+from sftgate.gates.readers.jsonl_reader import ReadIssue
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "data"
 RECORDS = [{"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(6)]

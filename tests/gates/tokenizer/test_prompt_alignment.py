@@ -8,7 +8,7 @@ from fixtures.tokenizers import TokenizerFolders, template_text, tokenizer_folde
 from sftgate.gates.frame.core import Stage, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.config import load as load_config
-from sftgate.gates.tokenizer import prompt_alignment
+from sftgate.gates.tokenizer import prompt_alignment, prompt_comparison
 from sftgate.gates.tokenizer.rendering import PromptSpec
 
 DATA = "tokenizer"
@@ -130,9 +130,9 @@ def test_implicit_system_prompt_quotes_the_injected_text(folders):
     from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 
     tok = load_tokenizer_cached(folders.variant("tiny", template="chatml_default_system.jinja"))
-    assert prompt_alignment.implicit_system_text(tok, PromptSpec()) == "You are a helpful assistant created by Example Corp."
+    assert prompt_comparison.implicit_system_text(tok, PromptSpec()) == "You are a helpful assistant created by Example Corp."
     clean = load_tokenizer_cached(folders.base("llama3"))
-    assert prompt_alignment.implicit_system_text(clean, PromptSpec()) is None
+    assert prompt_comparison.implicit_system_text(clean, PromptSpec()) is None
 
 
 def test_many_failures_are_summarised(folders, tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fixtures.tokenizers import TokenizerFolders, build_mistral_v3_raw, template_text, tokenizer_folders
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers.tokenizer_io import generation_eos_ids, load_tokenizer, load_tokenizer_cached
-from sftgate.gates.tokenizer import rendering
+from sftgate.gates.tokenizer import data_scan, end_of_turn, rendering, token_encoding
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
 
 
@@ -167,7 +167,7 @@ def test_end_of_turn_ids(folders, family, expected, reason):
 def test_end_of_turn_ids_follow_the_spec_template(folders):
     t = tok(folders, "llama3")
     broken = PromptSpec(chat_template=template_text("llama3_no_eot.jinja"))
-    assert rendering.template_end_of_turn_ids(t, broken) == []
+    assert end_of_turn.template_end_of_turn_ids(t, broken) == []
     assert rendering.end_of_turn_ids(t, broken) == [t.eos_token_id]
 
 
@@ -176,18 +176,18 @@ def test_parallel_scan_equals_the_serial_scan(folders, fixtures_dir, data):
     """Forked scan workers give exactly the in-process result (records, details, counts)."""
     t = tok(folders, "mistral_v3")
     path = fixtures_dir / "tokenizer" / data
-    serial = rendering.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
-    rendering._SCANS.clear()
-    parallel = rendering.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=2, batch_size=1)
-    rendering._SCANS.clear()
+    serial = data_scan.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
+    data_scan._SCANS.clear()
+    parallel = data_scan.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=2, batch_size=1)
+    data_scan._SCANS.clear()
     assert parallel.workers == 2 and serial.workers == 1
     assert parallel.records == serial.records and parallel.details == serial.details
     assert (parallel.skipped, parallel.unrenderable, parallel.no_completion) == (serial.skipped, serial.unrenderable, serial.no_completion)
 
 
 def test_max_records_stops_early(folders, fixtures_dir):
-    scan = rendering.scan_data(tok(folders, "tiny"), fixtures_dir / "tokenizer" / "clean_messages.jsonl", PromptSpec(), max_records=2)
-    rendering._SCANS.clear()
+    scan = data_scan.scan_data(tok(folders, "tiny"), fixtures_dir / "tokenizer" / "clean_messages.jsonl", PromptSpec(), max_records=2)
+    data_scan._SCANS.clear()
     assert [r.line for r in scan.records] == [1, 2]
 
 
@@ -332,7 +332,7 @@ def test_correct_templates_keep_the_prompt_a_prefix_and_end_in_eos(folders, fami
     t = tok(folders, family)
     example = {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
     (prompt_ids, enc), = rendering.encode_many(t, [example], PromptSpec(system=system))
-    assert rendering.first_difference(prompt_ids, enc.input_ids) is None
+    assert token_encoding.first_difference(prompt_ids, enc.input_ids) is None
     assert enc.ends_with_eos
 
 
@@ -343,7 +343,7 @@ def test_odd_unicode_never_raises(folders, user, assistant, prompt):
     enc = rendering.encode_example(t, {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}, PromptSpec())
     rendering.collate([enc], rendering.pad_id_for(t), mask_pad_labels=True)
     rendering.encode_example(t, {"prompt": prompt, "completion": assistant}, PromptSpec(system=user))
-    assert rendering.token_strings(t, enc.input_ids)
+    assert token_encoding.token_strings(t, enc.input_ids)
 
 
 
@@ -353,6 +353,6 @@ def test_odd_unicode_never_raises(folders, user, assistant, prompt):
 def test_backend_fast_path_equals_the_transformers_call(folders, family, texts, special):
     """The direct Rust-backend encoding is exactly ``tokenizer(texts)["input_ids"]``."""
     t = tok(folders, family)
-    assert rendering._backend(t) is not None
+    assert token_encoding._backend(t) is not None
     expected = [list(ids) for ids in t(texts, add_special_tokens=special)["input_ids"]]
-    assert rendering._encode(t, texts, special) == expected
+    assert token_encoding.encode_texts(t, texts, special) == expected

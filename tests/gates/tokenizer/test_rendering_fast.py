@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fixtures.tokenizers import TEMPLATES, TokenizerFolders, template_text, tokenizer_folders
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
-from sftgate.gates.tokenizer import rendering
+from sftgate.gates.tokenizer import data_scan, fast_render, rendering, template_rendering, token_encoding
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
 
 # family -> the templates of fixtures/templates/ rendered with that family's real tokenizer
@@ -39,7 +39,7 @@ def tok(folders: TokenizerFolders, family: str) -> Any:
 @contextlib.contextmanager
 def slow_path() -> Iterator[None]:
     """Every render through ``tokenizer.apply_chat_template`` (the reference)."""
-    with mock.patch.object(rendering, "chat_renderer", return_value=None):
+    with mock.patch.object(template_rendering, "chat_renderer", return_value=None):
         yield
 
 
@@ -57,7 +57,7 @@ def test_every_fixture_template_is_covered():
 @pytest.mark.parametrize(("family", "name"), PAIRS)
 def test_fixture_templates_get_the_fast_renderer(folders, family, name):
     """Each template of fixtures/templates/ is taken by the fast path (it agrees on the probes)."""
-    assert rendering.chat_renderer(tok(folders, family), template_text(name)) is not None
+    assert fast_render.chat_renderer(tok(folders, family), template_text(name)) is not None
 
 
 TEXT = st.text(max_size=40) | st.sampled_from(["", " ", "\n\n", " x ", "</s>", "<|im_end|>", "[INST]", "<|eot_id|>", "🙂", "e\u0301"])
@@ -104,7 +104,7 @@ def test_encode_many_equals_the_slow_path(folders, family, turns, system, spec_s
         slow_prompt = rendering.encode_prompt(t, examples[0], spec)
     assert fast == slow
     assert fast[0][0] == slow_prompt == rendering.encode_prompt(t, examples[0], spec)
-    full = t.apply_chat_template(rendering._with_system(messages, spec_system), tokenize=False)
+    full = t.apply_chat_template(template_rendering._with_system(messages, spec_system), tokenize=False)
     ids = t(full, add_special_tokens=False)["input_ids"]
     assert fast[0][1].input_ids == ids[:max_seq_len]
 
@@ -161,7 +161,7 @@ def test_template_errors_are_the_slow_paths_errors(folders, template, reason):
 def test_transformers_template_features_render_identically(folders, template, reason):
     t = tok(folders, "tiny")
     messages = [{"role": "user", "content": " <b>hi</b> "}]
-    assert rendering.chat_renderer(t, template) is not None, reason
+    assert fast_render.chat_renderer(t, template) is not None, reason
     for generation in (False, True):
         got = rendering.apply_template(t, messages, PromptSpec(chat_template=template), add_generation_prompt=generation)
         assert got == reference(t, messages, template, generation), reason
@@ -176,22 +176,22 @@ def test_a_tokenizer_with_its_own_apply_chat_template_takes_the_slow_path(folder
 
     custom = Custom.__new__(Custom)
     custom.__dict__.update(t.__dict__)
-    assert rendering.chat_renderer(custom, rendering.chat_template_text(t, PromptSpec())) is None
+    assert fast_render.chat_renderer(custom, rendering.chat_template_text(t, PromptSpec())) is None
     assert rendering.render_prompt(custom, {"messages": [{"role": "user", "content": "x"}]}, PromptSpec()) == "CUSTOM"
 
 
 def test_a_template_that_disagrees_on_the_probes_takes_the_slow_path(folders):
     t = tok(folders, "tiny")
     template = template_text("chatml.jinja")
-    renderer = rendering.ChatRenderer.build(template)
-    assert renderer is not None and rendering._renderer_agrees(t, renderer, template)
-    assert not rendering._renderer_agrees(t, rendering.ChatRenderer.build("{{ messages | length }}"), template)
+    renderer = fast_render.ChatRenderer.build(template)
+    assert renderer is not None and fast_render._renderer_agrees(t, renderer, template)
+    assert not fast_render._renderer_agrees(t, fast_render.ChatRenderer.build("{{ messages | length }}"), template)
 
 
 def test_special_tokens_follow_the_tokenizer(folders):
     """A changed special token is seen by the next render (the variables are not frozen)."""
     t = tok(folders, "mistral_v3")
-    renderer = rendering.chat_renderer(t, rendering.chat_template_text(t, PromptSpec()))
+    renderer = fast_render.chat_renderer(t, rendering.chat_template_text(t, PromptSpec()))
     assert renderer is not None
     messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
     specials = dict(t.special_tokens_map)
@@ -208,11 +208,11 @@ def test_scan_equals_the_slow_scan_and_collate(folders, fixtures_dir: Path, data
 
     t = tok(folders, family)
     path = fixtures_dir / "tokenizer" / data
-    fast = rendering.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
-    rendering._SCANS.clear()
+    fast = data_scan.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
+    data_scan._SCANS.clear()
     with slow_path():
-        slow = rendering.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
-    rendering._SCANS.clear()
+        slow = data_scan.scan_data(t, path, PromptSpec(), max_seq_len=64, workers=1)
+    data_scan._SCANS.clear()
     assert fast.records == slow.records and fast.details == slow.details
     examples = dict(iter_records(path))
     checked = 0
@@ -236,4 +236,4 @@ def test_first_difference_table():
         ((1, 2), [1, 2], None, "a tuple against a list"),
     ]
     for a, b, expected, reason in cases:
-        assert rendering.first_difference(a, b) == expected, reason
+        assert token_encoding.first_difference(a, b) == expected, reason

@@ -11,7 +11,7 @@ import pytest
 from sftgate.gates.frame.core import InputError, Severity, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.registry import get
-from sftgate.gates.train import provenance
+from sftgate.gates.train import provenance, provenance_manifest
 from tests.conftest import FIXTURES
 
 DIR = FIXTURES / "provenance"
@@ -96,7 +96,7 @@ def test_build_manifest_is_complete(tmp_path: Path) -> None:
     shutil.copy(DIR / "train.jsonl", tmp_path / "data" / "train.jsonl")
     (tmp_path / "sftgate.yaml").write_text(f"model:\n  id: {MODEL}\n  revision: {'b' * 40}\ndata:\n  train: data/train.jsonl\n")
     cfg = config_mod.load(tmp_path / "sftgate.yaml")
-    manifest = provenance.build_manifest(
+    manifest = provenance_manifest.build_manifest(
         cfg, job_id="sft-1", lora={"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
         train={"max_seq_len": 512, "seed": 3}, template_sha256="c" * 64, template_source="tokenizer")
     assert not list(provenance.check(manifest=manifest, data_files={"train": tmp_path / "data" / "train.jsonl"}))
@@ -107,10 +107,10 @@ def test_build_manifest_is_complete(tmp_path: Path) -> None:
 def test_local_base_gets_a_fingerprint(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
-    first = provenance.resolve_base("./m", None, tmp_path)
+    first = provenance_manifest.resolve_base("./m", None, tmp_path)
     assert first["resolved_revision"].startswith("local:")
     (tmp_path / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}     x")
-    assert provenance.resolve_base("./m", None, tmp_path)["resolved_revision"] != first["resolved_revision"]
+    assert provenance_manifest.resolve_base("./m", None, tmp_path)["resolved_revision"] != first["resolved_revision"]
 
 
 def test_rule_catalogue() -> None:

@@ -316,7 +316,7 @@ def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_gpu_marker_and_require_gpu(pytester, monkeypatch, no_gpu, args, cuda, ret, outcomes, reason):
     import sftgate.runners.integrations.pytest_plugin as plugin
 
-    monkeypatch.setattr(plugin, "cuda_available", lambda: cuda)
+    monkeypatch.setattr(plugin, "cuda_available", lambda: cuda)  # where the setup hook looks it up
     pytester.makepyfile(test_gpu=GPU_TESTS)
     result = _run(pytester, "--strict-markers", *args)
     result.assert_outcomes(**outcomes)
@@ -350,11 +350,11 @@ def test_plugin_import_is_light():
 
 
 def test_gpu_detection_needs_no_torch_import_without_a_driver():
-    import sftgate.runners.integrations.pytest_plugin as plugin
+    import sftgate.runners.integrations.pytest_session as session
 
-    if any(Path(p).exists() for p in plugin._GPU_DEVICE_FILES):
+    if any(Path(p).exists() for p in session._GPU_DEVICE_FILES):
         pytest.skip("this machine has a GPU driver: detection imports torch here")
-    code = "import sys, sftgate.runners.integrations.pytest_plugin as p; print(p.cuda_available(), 'torch' in sys.modules)"
+    code = "import sys, sftgate.runners.integrations.pytest_session as p; print(p.cuda_available(), 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

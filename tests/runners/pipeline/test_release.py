@@ -17,6 +17,7 @@ import pytest
 from sftgate.gates.frame.core import Finding, GateResult, Severity, Stage, Status
 from sftgate.gates.frame.report import Report
 from sftgate.gates.release import release as release_gate
+from sftgate.runners.pipeline import publish as pub
 from sftgate.runners.pipeline import release as rel
 from tests.conftest import FIXTURES, REPO
 
@@ -234,7 +235,7 @@ def released(tmp_path, source) -> Path:
 
 def test_publish_without_token_is_a_dry_run(released):
     api, said = FakeApi(), []
-    files = rel.publish(released, "my-org/model", env={}, api=api, say=said.append)
+    files = pub.publish(released, "my-org/model", env={}, api=api, say=said.append)
     assert api.calls == []
     assert files[0] == release_gate.MANIFEST_NAME and set(files[1:]) == set(snapshot(SOURCE))
     assert said[0].startswith("dry run") and len(said) == 1 + len(files)
@@ -242,7 +243,7 @@ def test_publish_without_token_is_a_dry_run(released):
 
 def test_publish_uploads_with_the_env_token_and_never_prints_it(released):
     api, said = FakeApi(), []
-    files = rel.publish(released, "my-org/model", env={"HF_TOKEN": TOKEN}, api=api, say=said.append)
+    files = pub.publish(released, "my-org/model", env={"HF_TOKEN": TOKEN}, api=api, say=said.append)
     assert [name for name, _ in api.calls] == ["create_repo", "upload_folder"]
     create, upload = api.calls[0][1], api.calls[1][1]
     assert create["token"] == upload["token"] == TOKEN and create["private"] is True
@@ -253,16 +254,16 @@ def test_publish_uploads_with_the_env_token_and_never_prints_it(released):
 
 def test_publish_error_hides_the_token(released):
     api = FakeApi(fail=RuntimeError(f"401 Unauthorized for token {TOKEN}"))
-    with pytest.raises(rel.PublishError) as info:
-        rel.publish(released, "my-org/model", env={"HF_TOKEN": TOKEN}, api=api, say=lambda _m: None)
+    with pytest.raises(pub.PublishError) as info:
+        pub.publish(released, "my-org/model", env={"HF_TOKEN": TOKEN}, api=api, say=lambda _m: None)
     assert TOKEN not in str(info.value) and info.value.exit_code == 2
 
 
 def test_publish_refuses_a_folder_that_fails_the_gate(released):
     (released / "notes.txt").write_text("added after promotion")
     api = FakeApi()
-    with pytest.raises(rel.PublishRefused) as info:
-        rel.publish(released, "my-org/model", env={"HF_TOKEN": TOKEN}, api=api, say=lambda _m: None)
+    with pytest.raises(pub.PublishRefused) as info:
+        pub.publish(released, "my-org/model", env={"HF_TOKEN": TOKEN}, api=api, say=lambda _m: None)
     assert api.calls == [] and info.value.exit_code == 1
 
 
@@ -271,7 +272,7 @@ def test_publish_rejects_bad_repo_ids(released, repo_id):
     from sftgate.gates.frame.core import UsageError
 
     with pytest.raises(UsageError):
-        rel.publish(released, repo_id, env={}, api=FakeApi(), say=lambda _m: None)
+        pub.publish(released, repo_id, env={}, api=FakeApi(), say=lambda _m: None)
 
 
 # --------------------------------------------------------------------------- sftgate release
@@ -311,7 +312,7 @@ def test_release_command_publish_dry_run(cli):
 
 def test_release_command_publish_with_token(cli, monkeypatch):
     api = FakeApi()
-    monkeypatch.setattr(rel, "_hf_api", lambda token: api)
+    monkeypatch.setattr(pub, "_hf_api", lambda token: api)
     result = cli("release", str(FIXTURES / "release" / "clean"), "--publish", "my-org/model", "--format", "json",
                  env={"HF_TOKEN": TOKEN})
     assert result.code == 0 and [n for n, _ in api.calls] == ["create_repo", "upload_folder"]
@@ -321,7 +322,7 @@ def test_release_command_publish_with_token(cli, monkeypatch):
 
 def test_release_command_does_not_publish_a_failing_folder(cli, monkeypatch):
     api = FakeApi()
-    monkeypatch.setattr(rel, "_hf_api", lambda token: api)
+    monkeypatch.setattr(pub, "_hf_api", lambda token: api)
     result = cli("release", str(FIXTURES / "release" / "gate_failed"), "--publish", "my-org/model",
                  "--format", "json", env={"HF_TOKEN": TOKEN})
     assert result.code == 1 and api.calls == [] and "publish" not in result.report.get("artifacts", {})
@@ -329,7 +330,7 @@ def test_release_command_does_not_publish_a_failing_folder(cli, monkeypatch):
 
 
 def test_release_command_publish_error_exits_2_without_token(cli, monkeypatch):
-    monkeypatch.setattr(rel, "_hf_api", lambda token: FakeApi(fail=RuntimeError(f"bad token {TOKEN}")))
+    monkeypatch.setattr(pub, "_hf_api", lambda token: FakeApi(fail=RuntimeError(f"bad token {TOKEN}")))
     result = cli("release", str(FIXTURES / "release" / "clean"), "--publish", "my-org/model", "--format", "json",
                  env={"HF_TOKEN": TOKEN})
     assert result.code == 2 and TOKEN not in result.out + result.err

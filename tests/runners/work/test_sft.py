@@ -10,7 +10,7 @@ import pytest
 from fixtures.runner import tiny_project
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec, encode_example
-from sftgate.runners.work import sft
+from sftgate.runners.work import sft, sft_data, sft_model, sft_record, sft_settings
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def project(tmp_path_factory: pytest.TempPathFactory):
 def trained(project, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("sft-out") / "adapter"
     lines: list[str] = []
-    settings = sft.TrainSettings(max_steps=3, lr=5e-2, batch_size=4, lora_r=4, lora_alpha=8,
+    settings = sft_settings.TrainSettings(max_steps=3, lr=5e-2, batch_size=4, lora_r=4, lora_alpha=8,
                                  target_modules=["q_proj", "v_proj"], logging_steps=1, max_seq_len=160)
     result = sft.train(project.model, project.train, out, settings=settings, spec=PromptSpec(system="x"),
                        base_id="my-org/base", cache_dir=out.parent / "cache", say=lines.append)
@@ -71,7 +71,7 @@ def test_adapter_folder_is_the_artifact(trained) -> None:
 def test_loss_and_progress_logged(trained) -> None:
     out, result, lines = trained
     assert [p["step"] for p in result.losses] == [1, 2, 3]
-    assert sft.read_losses(out) == result.losses
+    assert sft_record.read_losses(out) == result.losses
     assert any("smoke test" in line for line in lines)  # the PEFT smoke test ran before training
     assert any("step 3/3" in line for line in lines)
 
@@ -86,12 +86,12 @@ def test_collator_and_pad(tmp_path: Path, collator: str, pad_equals_eos: bool, e
     from sftgate.runners.demo.tiny_tokenizer import build_tiny_tokenizer
 
     tok = load_tokenizer(build_tiny_tokenizer(tmp_path / "tok", template="mistral", pad_equals_eos=pad_equals_eos))
-    pad = sft.choose_pad_id(tok, collator)
+    pad = sft_data.choose_pad_id(tok, collator)
     assert (pad == tok.eos_token_id) is (collator == "mask_pad" and pad_equals_eos), reason
     example = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "{}"}]}
     enc = encode_example(tok, example, PromptSpec())
     row = {"input_ids": enc.input_ids, "labels": enc.labels, "truncated": False}
-    batch = sft.Collator(pad, mask_pad_labels=collator == "mask_pad")([row, {**row, "input_ids": enc.input_ids[:3],
+    batch = sft_data.Collator(pad, mask_pad_labels=collator == "mask_pad")([row, {**row, "input_ids": enc.input_ids[:3],
                                                                            "labels": enc.labels[:3]}])
     last = len(enc.input_ids) - 1
     assert enc.input_ids[last] == tok.eos_token_id
@@ -118,8 +118,8 @@ def test_smoke_test_fails_fast() -> None:
         def generate(self, **kwargs):
             raise AttributeError("'MyModel' object has no attribute 'prepare_inputs_for_generation'")
 
-    with pytest.raises(sft.SmokeTestFailed):
-        sft.smoke_generate(Broken(), None, [1, 2, 3], pad_id=0)
+    with pytest.raises(sft_model.SmokeTestFailed):
+        sft_model.smoke_generate(Broken(), None, [1, 2, 3], pad_id=0)
 
 
 @pytest.mark.parametrize(("what", "reason"), [("model", "missing base folder"), ("data", "missing training file")])
@@ -127,7 +127,7 @@ def test_bad_input(project, tmp_path: Path, what: str, reason: str) -> None:
     model = tmp_path / "nope" if what == "model" else project.model
     data = tmp_path / "nope.jsonl" if what == "data" else project.train
     with pytest.raises(InputError):
-        sft.train(model, data, tmp_path / "out", settings=sft.TrainSettings(max_steps=1))
+        sft.train(model, data, tmp_path / "out", settings=sft_settings.TrainSettings(max_steps=1))
     assert not (tmp_path / "out").exists()
 
 
@@ -139,16 +139,16 @@ def test_reads_parquet_and_save_to_disk(project, tmp_path: Path) -> None:
     ds.to_parquet(str(tmp_path / "train.parquet"))
     ds.save_to_disk(str(tmp_path / "saved"))
     for path in (tmp_path / "train.parquet", tmp_path / "saved", project.train):
-        loaded = sft.load_train_dataset(path, cache_dir=tmp_path / "cache")
+        loaded = sft_data.load_train_dataset(path, cache_dir=tmp_path / "cache")
         assert len(loaded) == len(rows)
     with pytest.raises(InputError):
-        sft.load_train_dataset(tmp_path)  # a folder that is not a save_to_disk folder
+        sft_data.load_train_dataset(tmp_path)  # a folder that is not a save_to_disk folder
 
 
 def test_settings_from_config(project) -> None:
     from sftgate.gates.readers import config as config_mod
 
-    s = sft.TrainSettings.from_config(config_mod.load(project.config))
+    s = sft_settings.TrainSettings.from_config(config_mod.load(project.config))
     assert (s.max_steps, s.batch_size, s.lora_r, s.target_modules, s.max_seq_len) == (3, 4, 4, ["q_proj", "v_proj"], 160)
     assert s.lora_dict()["target_modules"] == ["q_proj", "v_proj"]
-    assert sft.TrainSettings().lora_dict()["target_modules"] == "all-linear"
+    assert sft_settings.TrainSettings().lora_dict()["target_modules"] == "all-linear"

@@ -1,0 +1,149 @@
+"""``sftgate run CONFIG``: every stage of a fine-tune in order, each guarded by its gates, in one report.
+
+A stage starts only when every stage before it passed (the stages are
+:mod:`sftgate.runners.pipeline.stages`). Everything lands in the run folder
+(``train.output_dir``, default ``sftgate-runs/<config name>`` next to the config): ``adapter/``,
+``merged/``, ``release/`` (or ``release.dir``), ``outputs-adapter.jsonl`` /
+``outputs-merged.jsonl`` (``sftgate json-check`` re-runs on them), ``provenance.json``,
+``loss.png``, ``report.json``, ``report.md`` and ``sftgate-state.json``.
+
+Resume (:mod:`sftgate.runners.pipeline.resume`): a rerun reuses a stage that passed with the same
+input key and whose outputs are unchanged, and starts at the first stage whose inputs changed;
+``--fresh`` runs everything again.
+
+::
+
+    sftgate run sftgate.yaml
+    sftgate run sftgate.yaml --until adapter       # stop after the adapter gates
+    sftgate run sftgate.yaml --fresh --format json
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sftgate.gates.frame.core import STAGE_ORDER, Stage
+from sftgate.gates.frame.report import Report
+from sftgate.gates.readers import config as config_mod
+from sftgate.runners.pipeline.layout import run_dir_for
+from sftgate.runners.pipeline.resume import (
+    STATE_VERSION,
+    hash_path,
+    load_state,
+    outputs_intact,
+    produces,
+    result_from_dict,
+    save_state,
+    stage_key,
+)
+from sftgate.runners.pipeline.run_folder import read_json, write_reports
+from sftgate.runners.pipeline.stages import Context, Say, run_stage
+
+
+def run_pipeline(
+    config_path: str | os.PathLike[str],
+    *,
+    until: Stage | str | None = None,
+    only: Stage | str | None = None,
+    resume: bool = True,
+    say: Say | None = None,
+    progress: bool = False,
+    job_id: str | None = None,
+    command: str | None = None,
+) -> Report:
+    """Run the stages of the config at ``config_path`` up to ``until`` (or just ``only``); return the report.
+
+    The report is also written to ``<run folder>/report.json`` and ``report.md``. A bad config
+    raises :class:`~sftgate.gates.frame.core.ConfigError` (exit 2) before anything runs.
+    """
+    from sftgate.runners.pipeline import ledger
+    from sftgate.runners.work.sft import is_main_process
+
+    say = say or (lambda _msg: None)
+    config = config_mod.load(Path(config_path))
+    until_stage = Stage(until) if until is not None else None
+    only_stage = Stage(only) if only is not None else None
+    run_dir = run_dir_for(config)
+    report = Report(command=command or f"run {config_path}")
+    job = job_id or ledger.new_job_id()
+    ctx = Context(config=config, run_dir=run_dir, report=report, job_id=job, say=say, progress=progress)
+    state = load_state(run_dir)  # read even with resume=False: earlier stages' outputs and keys chain on
+    saved: dict[str, Any] = state.get("stages", {}) if state else {}
+    new_state: dict[str, Any] = {"version": STATE_VERSION, "config": str(config.path), "job_id": job, "stages": {}}
+    ledger_path = ledger.default_ledger(config.base_dir)
+    main = is_main_process()
+    if main:
+        ledger.append(ledger_path, {"job_id": job, "event": "start", "config": str(config.path),
+                                    "until": until_stage.value if until_stage else None,
+                                    "only": only_stage.value if only_stage else None})
+    report.artifacts["run_dir"] = str(run_dir)
+    previous = ""
+    stopped_at: Stage | None = None
+    for stage in Stage:
+        if only_stage is not None and stage is not only_stage:
+            if STAGE_ORDER.index(stage) > STAGE_ORDER.index(only_stage):
+                break
+            # an earlier stage: not run, but its key chains into the one that runs, as in a full run
+            previous = stage_key(stage, config, previous, ctx.outputs)
+            ctx.outputs.update((saved.get(stage.value) or {}).get("outputs") or {})
+            continue
+        key = stage_key(stage, config, previous, ctx.outputs)
+        record = saved.get(stage.value) if resume else None
+        if record and record.get("key") == key and record.get("passed") and outputs_intact(record):
+            _reuse(ctx, stage, record)  # same inputs (keys chain on every earlier stage's inputs), passed
+        else:
+            record = _execute(ctx, stage, key)
+        new_state["stages"][stage.value] = record
+        if main and run_dir.exists():
+            save_state(run_dir, {**new_state, "stages": {**saved, **new_state["stages"]}})
+        previous = key
+        if not record["passed"]:
+            stopped_at = stage
+            say(f"[{stage.value}] a gate blocks: stopping here (later stages did not run)")
+            break
+        if until_stage is not None and stage is until_stage:
+            break
+    if main and run_dir.exists():
+        write_reports(report, run_dir)
+    if main:
+        ledger.append(ledger_path, {"job_id": job, "event": "end", "passed": report.passed,
+                                    "exit_code": report.exit_code, "stopped_at": stopped_at.value if stopped_at else None,
+                                    "release": ctx.outputs.get("release")})
+    return report
+
+
+def _reuse(ctx: Context, stage: Stage, record: dict[str, Any]) -> None:
+    """Add a stage's recorded results to the report without running it again."""
+    for g in record.get("gates", []):
+        result = result_from_dict(g)
+        result.reason = (result.reason + "; " if result.reason else "") + "resumed: inputs unchanged"
+        ctx.report.add(result)
+    for name, path in (record.get("outputs") or {}).items():
+        ctx.outputs[name] = path
+        ctx.report.artifacts[name] = path
+    if record.get("manifest"):
+        ctx.manifest = read_json(Path(record["manifest"]))
+    ctx.say(f"[{stage.value}] resumed: inputs unchanged since {record.get('finished_utc', '?')}")
+
+
+def _execute(ctx: Context, stage: Stage, key: str) -> dict[str, Any]:
+    """Run one stage; return its state record (key, passed, gate results, outputs and their hashes)."""
+    from sftgate.runners.pipeline import ledger
+
+    start_index = len(ctx.report.gates)
+    before = dict(ctx.outputs)
+    ctx.say(f"[{stage.value}] running")
+    run_stage(ctx, stage)
+    results = ctx.report.gates[start_index:]
+    outputs = {k: v for k, v in ctx.outputs.items() if before.get(k) != v}
+    return {
+        "key": key,
+        "passed": not any(g.blocks for g in results),
+        "finished_utc": ledger.utc_now(),
+        "gates": [g.to_dict() for g in results],
+        "outputs": outputs,
+        "output_hashes": {k: hash_path(Path(outputs[k])) for k in produces(stage) if k in outputs},
+        "manifest": str(ctx.run_dir / "provenance.json") if stage is Stage.TRAIN and ctx.manifest else None,
+    }
