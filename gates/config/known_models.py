@@ -1,6 +1,6 @@
 """Well-known Hub organisations and canonical IDs, for suggestions that need no network.
 
-Three tables:
+The tables are data (``gates/schemas/known_models.json``), loaded once:
 
 - :data:`KNOWN_ORGS`: organisations that publish open-weight models, in their exact case. They
   split a dash-separated ID (``mistralai-Mistral-7B-Instruct``) at the right dash, even when the
@@ -10,75 +10,32 @@ Three tables:
 - :data:`FAMILY_PREFIXES`: model-family name prefixes and the organisation that usually
   publishes them (``Mistral-`` -> ``mistralai``), a low-confidence guess for a bare name.
 
-Organisations whose model names start with the organisation's own name (``albert``, ``xlnet``,
-``distilbert``) are deliberately not in :data:`KNOWN_ORGS`: ``albert-xxlarge-v2`` is a legacy
-name, not ``albert/xxlarge-v2``. Their legacy names live in :data:`CANONICAL_IDS`.
+Organisations whose model names start with the organisation's own name and a dash (``albert``,
+``xlnet``, ``distilbert``, ``replit``) are deliberately not in :data:`KNOWN_ORGS`:
+``albert-xxlarge-v2`` is a legacy name, not ``albert/xxlarge-v2``. Their legacy names live in
+:data:`CANONICAL_IDS`; the dash heuristic of :mod:`sftgate.gates.config.model_id_diagnosis`
+still lists ``replit/replit-code-v1-3b`` for ``replit-replit-code-v1-3b``.
 """
 
 from __future__ import annotations
 
-KNOWN_ORGS: tuple[str, ...] = (
-    "01-ai", "abacusai", "ai21labs", "aisingapore", "Alibaba-NLP", "allenai", "amazon", "answerdotai",
-    "apple", "arcee-ai", "BAAI", "baichuan-inc", "baidu", "bigcode", "bigscience", "ByteDance-Seed",
-    "cerebras", "codellama", "cognitivecomputations", "CohereForAI", "CohereLabs", "databricks",
-    "deepseek-ai", "EleutherAI", "facebook", "FacebookAI", "google", "google-bert", "google-t5",
-    "h2oai", "HuggingFaceH4", "HuggingFaceM4", "HuggingFaceTB", "huggyllama", "ibm-granite",
-    "ibm-research", "intfloat", "internlm", "jinaai", "LGAI-EXAONE", "LiquidAI", "llava-hf", "lmsys",
-    "meta-llama", "microsoft", "MiniMaxAI", "mistralai", "mixedbread-ai", "mlx-community", "moonshotai",
-    "mosaicml", "Nexusflow", "nomic-ai", "NousResearch", "nvidia", "openai", "openai-community",
-    "openbmb", "openchat", "OpenGVLab", "openlm-research", "PrimeIntellect", "princeton-nlp", "Qwen",
-    "Salesforce", "sentence-transformers", "ServiceNow-AI", "Skywork", "Snowflake", "stabilityai",
-    "stanford-crfm", "state-spaces", "swiss-ai", "teknium", "tencent", "THUDM", "tiiuae",
-    "TinyLlama", "togethercomputer", "unsloth", "upstage", "WizardLMTeam", "xai-org", "zai-org",
-)
+import json
+from collections.abc import Collection, Iterable
+from importlib import resources
+from typing import Any
 
-# Legacy single-segment IDs moved under an organisation in 2024; the Hub still redirects them,
-# but the canonical form is what a pinned, reproducible config should name.
-CANONICAL_IDS: dict[str, str] = {
-    **{name: f"openai-community/{name}" for name in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "openai-gpt")},
-    **{name: f"distilbert/{name}" for name in (
-        "distilgpt2", "distilroberta-base", "distilbert-base-uncased", "distilbert-base-cased",
-        "distilbert-base-multilingual-cased", "distilbert-base-uncased-distilled-squad",
-        "distilbert-base-cased-distilled-squad", "distilbert-base-uncased-finetuned-sst-2-english",
-        "distilbert-base-german-cased",
-    )},
-    **{name: f"google-bert/{name}" for name in (
-        "bert-base-uncased", "bert-base-cased", "bert-large-uncased", "bert-large-cased",
-        "bert-base-multilingual-uncased", "bert-base-multilingual-cased", "bert-base-chinese",
-        "bert-base-german-cased", "bert-large-uncased-whole-word-masking",
-        "bert-large-cased-whole-word-masking",
-    )},
-    **{name: f"FacebookAI/{name}" for name in (
-        "roberta-base", "roberta-large", "roberta-large-mnli", "xlm-roberta-base", "xlm-roberta-large",
-    )},
-    **{name: f"google-t5/{name}" for name in ("t5-small", "t5-base", "t5-large", "t5-3b", "t5-11b")},
-    **{name: f"albert/{name}" for name in (
-        "albert-base-v1", "albert-large-v1", "albert-xlarge-v1", "albert-xxlarge-v1",
-        "albert-base-v2", "albert-large-v2", "albert-xlarge-v2", "albert-xxlarge-v2",
-    )},
-    **{name: f"xlnet/{name}" for name in ("xlnet-base-cased", "xlnet-large-cased")},
-    "ctrl": "Salesforce/ctrl",
-    "camembert-base": "almanach/camembert-base",
-    "transfo-xl-wt103": "transfo-xl/transfo-xl-wt103",
-}
 
+def _load() -> dict[str, Any]:
+    text = resources.files("sftgate.gates").joinpath("schemas/known_models.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+_DATA = _load()
+KNOWN_ORGS: tuple[str, ...] = tuple(_DATA["orgs"])
+CANONICAL_IDS: dict[str, str] = dict(_DATA["canonical_ids"])
 # (name prefix, organisation), most specific first; matched case-insensitively at the start of a
 # bare name. A guess, never applied by ``fix-model-ids``.
-FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("Llama-3.1-Nemotron", "nvidia"), ("Nemotron", "nvidia"),
-    ("Mistral-", "mistralai"), ("Mixtral-", "mistralai"), ("Ministral-", "mistralai"),
-    ("Codestral-", "mistralai"), ("Devstral-", "mistralai"), ("Magistral-", "mistralai"),
-    ("Mathstral-", "mistralai"), ("Pixtral-", "mistralai"), ("Voxtral-", "mistralai"),
-    ("Meta-Llama-", "meta-llama"), ("Llama-2-", "meta-llama"), ("Llama-3", "meta-llama"),
-    ("Llama-4", "meta-llama"), ("Llama-Guard", "meta-llama"), ("CodeLlama-", "codellama"),
-    ("TinyLlama", "TinyLlama"), ("Qwen", "Qwen"), ("QwQ-", "Qwen"),
-    ("gemma", "google"), ("codegemma", "google"), ("paligemma", "google"), ("flan-t5", "google"),
-    ("Phi-", "microsoft"), ("DeepSeek-", "deepseek-ai"), ("deepseek-", "deepseek-ai"),
-    ("falcon-", "tiiuae"), ("Falcon3-", "tiiuae"), ("pythia-", "EleutherAI"), ("gpt-neox-", "EleutherAI"),
-    ("gpt-j-", "EleutherAI"), ("SmolLM", "HuggingFaceTB"), ("OLMo-", "allenai"), ("granite-", "ibm-granite"),
-    ("bloomz", "bigscience"), ("bloom-", "bigscience"), ("Yi-", "01-ai"), ("starcoder", "bigcode"),
-    ("opt-", "facebook"), ("gpt-oss-", "openai"), ("zephyr-", "HuggingFaceH4"),
-)
+FAMILY_PREFIXES: tuple[tuple[str, str], ...] = tuple((p, o) for p, o in _DATA["family_prefixes"])
 
 _ORG_BY_LOWER = {org.lower(): org for org in KNOWN_ORGS}
 _CANONICAL_BY_LOWER = {name.lower(): repo for name, repo in CANONICAL_IDS.items()}
@@ -94,19 +51,28 @@ def canonical_id(name: str) -> str | None:
     return _CANONICAL_BY_LOWER.get(name.lower())
 
 
-def known_org_splits(text: str) -> list[tuple[str, str]]:
+def known_org_splits(text: str, extra_orgs: Collection[str] = ()) -> list[tuple[str, str]]:
     """Every ``(org, name)`` reading of a dash-separated ``org-name`` where ``org`` is known.
 
     Longest organisation first: ``google-bert-bert-base`` reads as ``google-bert`` + ``bert-base``
-    before ``google`` + ``bert-bert-base``. Organisations come back in their canonical case.
+    before ``google`` + ``bert-bert-base``. Organisations come back in their canonical case;
+    ``extra_orgs`` (the organisations in the local HF cache) count as known too. A reading whose
+    name starts with a digit while the whole text is a model-family name of that organisation
+    (``TinyLlama-1.1B-Chat``, ``Qwen-7B``) is a bare name, not a dash form, and is left out.
     """
+    extra = {org.lower(): org for org in extra_orgs}
+    family = family_org(text)
     splits = []
     for i, ch in enumerate(text):
         if ch != "-" or i == 0 or i == len(text) - 1:
             continue
-        org = canonical_org(text[:i])
-        if org is not None:
-            splits.append((org, text[i + 1 :]))
+        org = canonical_org(text[:i]) or extra.get(text[:i].lower())
+        if org is None:
+            continue
+        name = text[i + 1 :]
+        if name[0].isdigit() and family is not None and family.lower() == org.lower():
+            continue
+        splits.append((org, name))
     return sorted(splits, key=lambda s: -len(s[0]))
 
 
@@ -117,3 +83,14 @@ def family_org(name: str) -> str | None:
         if lower.startswith(prefix.lower()):
             return org
     return None
+
+
+def family_prefix(name: str) -> str | None:
+    """The model-family prefix a name starts with (``Llama-3``), or None."""
+    lower = name.lower()
+    return next((prefix for prefix, _ in FAMILY_PREFIXES if lower.startswith(prefix.lower())), None)
+
+
+def orgs_of(repo_ids: Iterable[str]) -> tuple[str, ...]:
+    """The organisations of ``org/name`` IDs (the local HF cache's), without repeats."""
+    return tuple(dict.fromkeys(rid.partition("/")[0] for rid in repo_ids if "/" in rid))

@@ -60,8 +60,9 @@ class ModelRef:
     ``location`` is ``FILE:key.path`` (or a label such as ``ID`` for the command line) and
     ``line`` its line when known; the revision has its own location. ``kind`` is ``model``,
     ``tokenizer``, ``adapter`` or ``publish`` (a repo to push to: never a local path, never
-    pinned). Relative local paths are tried from ``base_dir`` (the config's folder) and then
-    from the current folder.
+    pinned). Relative local paths are tried from ``base_dir`` (the config's folder), then from
+    ``search_dirs`` (a tool's working-directory convention), then from the current folder.
+    ``files`` overrides what a local folder must hold (a mistral-finetune model: params.json).
     """
 
     value: str
@@ -72,6 +73,8 @@ class ModelRef:
     revision_line: int | None = None
     kind: str = "model"
     base_dir: Path | None = None
+    search_dirs: tuple[Path, ...] = ()
+    files: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- the gate
@@ -126,7 +129,8 @@ def check(
     for ref in ids:
         if cached is None and _needs_cache(ref.value):
             cached = hf_cache.cached_model_ids(cache_dir, env=env)
-        d = diagnose(ref.value, kind=ref.kind, base_dir=ref.base_dir, cached_ids=cached or ())
+        d = diagnose(ref.value, kind=ref.kind, base_dir=ref.base_dir, cached_ids=cached or (),
+                     base_dirs=ref.search_dirs, files=ref.files)
         counts["local" if d.form == "local" else "hub"] += 1
         if d.rule is not None:
             yield _finding(d, ref)
@@ -225,9 +229,16 @@ def _unpinned(ref: ModelRef, revision: str | None, valid: str | None, sha: str |
 # --------------------------------------------------------------------------- from configs
 
 
-def refs_from_document(doc: Document, *, sftgate: bool, base_dir: Path | None = None) -> list[ModelRef]:
-    """The model-ID fields of ``doc`` as :class:`ModelRef` objects, located ``FILE:key.path``."""
-    fields = model_id_fields.sftgate_fields(doc.data) if sftgate else model_id_fields.find_id_fields(doc.data)
+def refs_from_document(doc: Document, *, sftgate: bool = False, base_dir: Path | None = None,
+                       fields: Sequence[model_id_fields.IdField] | None = None,
+                       search_dirs: tuple[Path, ...] = ()) -> list[ModelRef]:
+    """The model-ID fields of ``doc`` as :class:`ModelRef` objects, located ``FILE:key.path``.
+
+    ``fields`` are the fields to use (a peer tool's, :mod:`sftgate.gates.config.peer.fields`);
+    by default an sftgate config's own, or whatever the generic finder sees.
+    """
+    if fields is None:
+        fields = model_id_fields.sftgate_fields(doc.data) if sftgate else model_id_fields.find_id_fields(doc.data)
     base = base_dir if base_dir is not None else doc.path.parent
     return [
         ModelRef(
@@ -239,6 +250,8 @@ def refs_from_document(doc: Document, *, sftgate: bool, base_dir: Path | None = 
             revision_line=doc.line_of(f.revision_path) if f.revision_path else None,
             kind=f.kind,
             base_dir=base,
+            search_dirs=search_dirs,
+            files=f.files,
         )
         for f in fields
     ]
@@ -254,6 +267,7 @@ def from_config(config: Any) -> dict[str, Any] | None:
     return {"ids": refs, "release": bool(config.get("release.require_pinned_revision")), "source": str(config.path)}
 
 
-def from_document(doc: Document) -> dict[str, Any]:
-    """Keyword arguments for :func:`check` from any JSON or YAML config (its model-ID fields)."""
-    return {"ids": refs_from_document(doc, sftgate=False), "source": str(doc.path)}
+def from_document(doc: Document, fields: Sequence[model_id_fields.IdField] | None = None,
+                  search_dirs: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Keyword arguments for :func:`check` from any JSON or YAML config (its model-ID fields, or ``fields``)."""
+    return {"ids": refs_from_document(doc, fields=fields, search_dirs=search_dirs), "source": str(doc.path)}

@@ -6,7 +6,9 @@ and :data:`CHILD_KEYS` under a model-like parent such as ``model.name``) and pai
 the revision that sits beside it (``model.revision``, ``model_revision``, ...).
 
 Only non-empty strings are reported: ``tokenizer_name: null`` or ``""`` usually means "same as
-the model". Nothing here judges a value; :mod:`sftgate.gates.config.model_id` does.
+the model". An adapter key may hold a comma-separated list (LLaMA-Factory's
+``adapter_name_or_path: alice/lora-a,bob/lora-b``): each entry is a field of its own, with
+:attr:`IdField.part` its index. Nothing here judges a value; :mod:`sftgate.gates.config.model_id` does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ID_KEYS: dict[str, str] = {
     "model_name": "model",
     "model_name_or_path": "model",
     "model_path": "model",
+    "model_id_or_path": "model",  # mistral-finetune
     "pretrained_model_name_or_path": "model",
     "base_model": "model",
     "base_model_id": "model",
@@ -35,6 +38,8 @@ ID_KEYS: dict[str, str] = {
     "ref_model_name_or_path": "model",
     "reward_model_name_or_path": "model",
     "draft_model": "model",
+    "ref_model": "model",  # LLaMA-Factory (a string; a mapping is a parent, below)
+    "reward_model": "model",  # LLaMA-Factory (axolotl's reward_model is a boolean: skipped)
     "tokenizer": "tokenizer",  # only when its value is a string
     "tokenizer_id": "tokenizer",
     "tokenizer_name": "tokenizer",
@@ -42,9 +47,19 @@ ID_KEYS: dict[str, str] = {
     "tokenizer_config": "tokenizer",
     "adapter_name_or_path": "adapter",
     "peft_model_id": "adapter",
+    "lora_model_dir": "adapter",  # axolotl
+    "ref_model_adapters": "adapter",  # LLaMA-Factory
+    "reward_model_adapters": "adapter",
     "hub_model_id": "publish",
     "push_to_hub_model_id": "publish",
+    "export_hub_model_id": "publish",  # LLaMA-Factory
 }
+# Revision keys beside a model key that its stem does not name (axolotl's revision_of_model).
+REVISION_KEYS: dict[str, tuple[str, ...]] = {
+    "base_model": ("revision_of_model", "model_revision"),
+    "base_model_config": ("revision_of_model", "model_revision"),
+}
+LIST_KINDS = frozenset({"adapter"})  # kinds whose value may be a comma-separated list
 
 # Parents whose child ``name``/``id``/``path``/... is a model ID: ``model.name``, ``tokenizer.id``.
 PARENT_KINDS: dict[str, str] = {
@@ -77,6 +92,9 @@ class IdField:
     kind: str
     revision: str | None = None
     revision_path: KeyPath | None = None
+    part: int | None = None  # the index in a comma-separated list
+    whole: str | None = None  # the whole value of that list
+    files: tuple[str, ...] = ()  # what a local folder must hold, when not the kind's usual files
 
     @property
     def dotted(self) -> str:
@@ -97,7 +115,7 @@ def _revision_beside(mapping: dict[Any, Any], key: str, kind: str, child: bool) 
         if stem.endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             break
-    candidates = [f"{stem}_revision"]
+    candidates = [f"{stem}_revision", *REVISION_KEYS.get(key, ())]
     if child or kind == "model":
         candidates.append("revision")
     for cand in candidates:
@@ -133,15 +151,27 @@ def _walk(node: Any, path: KeyPath, parent: str | None, depth: int) -> Iterator[
                 kind = ID_KEYS[norm]
         if kind is not None and value != "":
             revision, rev_key = (None, None) if kind == "publish" else _revision_beside(node, norm, kind, child)
-            yield IdField(
+            yield from split_field(IdField(
                 path=key_path,
                 value=value,
                 kind=kind,
                 revision=revision,
                 revision_path=(*path, str(rev_key)) if rev_key is not None else None,
-            )
+            ))
         elif isinstance(value, dict | list):
             yield from _walk(value, key_path, norm, depth + 1)
+
+
+def split_field(field: IdField, separator: str = ",", *, always: bool = False) -> Iterator[IdField]:
+    """``field`` itself, or one field per entry of its comma-separated list (adapters, unless ``always``)."""
+    if (field.kind not in LIST_KINDS and not always) or separator not in field.value:
+        yield field
+        return
+    parts = field.value.split(separator)
+    for index, part in enumerate(parts):
+        if part.strip():
+            yield IdField(field.path, part.strip(), field.kind, field.revision, field.revision_path,
+                          part=index, whole=field.value, files=field.files)
 
 
 def sftgate_fields(data: Any) -> list[IdField]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sftgate.gates.adapter.output_schema import json_type
+from sftgate.gates.adapter.json_problem import json_type
 from sftgate.gates.data.dataset_schema_rules import R
 from sftgate.gates.data.dataset_stats import ValueStats
 from sftgate.gates.data.record_checks import (
@@ -30,6 +30,7 @@ from sftgate.gates.data.record_checks import (
 from sftgate.gates.frame.core import Finding
 from sftgate.gates.readers.dataset_io import DatasetSource
 from sftgate.gates.readers.jsonl_reader import ReadIssue
+from sftgate.gates.readers.roles import accepted_roles
 
 
 class Emitter:
@@ -141,6 +142,7 @@ def scan_chunk(ctx: ScanContext, source: DatasetSource, records: Iterator[tuple[
     findings = out.findings
     schema = ctx.schema
     tokens = ctx.tokens.fork() if ctx.tokens is not None else None
+    accepted = tokens.roles if tokens is not None else accepted_roles()  # the template's own roles too
     pc_lines, msg_lines = out.format_lines["prompt_completion"], out.format_lines["messages"]
     add_hash, add_hash_line = out.hashes.append, out.hash_lines.append
     add_len_p, add_len_c = out.len_prompt.append, out.len_completion.append
@@ -190,7 +192,7 @@ def scan_chunk(ctx: ScanContext, source: DatasetSource, records: Iterator[tuple[
             problems = check_prompt_completion(obj)
         elif rf == "messages":
             msg_lines.append(line)
-            problems = check_messages(obj)
+            problems = check_messages(obj, accepted)
         else:
             problems = [unknown_format_problem(obj, rf)]
         if problems:

@@ -11,17 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sftgate.gates.adapter.output_schema import json_type
+from sftgate.gates.adapter.json_problem import json_type
 from sftgate.gates.data.dataset_schema_rules import CONVERT_ALPACA, CONVERT_SHAREGPT
+from sftgate.gates.readers.roles import STANDARD_ROLES, role_guess, unknown_role_hint
 
 FORMATS = ("prompt_completion", "messages")
-ROLES = ("system", "user", "assistant", "tool")
-# Role names other tools use, and the role this format calls them.
-ROLE_SYNONYMS = {
-    "human": "user", "question": "user", "prompter": "user",
-    "gpt": "assistant", "bot": "assistant", "model": "assistant", "ai": "assistant", "chatgpt": "assistant",
-    "answer": "assistant", "developer": "system", "function": "tool", "ipython": "tool",
-}
+ROLES = STANDARD_ROLES  # the role policy is sftgate.gates.readers.roles, shared with the fixed cases
+_STANDARD = frozenset(STANDARD_ROLES)
 
 
 # --------------------------------------------------------------------------- record checks
@@ -75,8 +71,12 @@ def check_prompt_completion(obj: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def check_messages(obj: dict[str, Any]) -> list[Problem]:
-    """The problems of a messages record: fields, roles, role order and the last turn."""
+def check_messages(obj: dict[str, Any], accepted: frozenset[str] = _STANDARD) -> list[Problem]:
+    """The problems of a messages record: fields, roles, role order and the last turn.
+
+    ``accepted`` is the role policy's set (:func:`~sftgate.gates.readers.roles.accepted_roles`): the
+    standard roles plus the chat template's own; a template's own role is not part of the order check.
+    """
     msgs = obj.get("messages")
     if type(msgs) is not list:
         return [("wrong_type", f"messages is {json_type(msgs)} {q(msgs)}, expected an array of messages",
@@ -104,11 +104,9 @@ def check_messages(obj: dict[str, Any]) -> list[Problem]:
             problems.append(("wrong_type", f"{where}.role is {json_type(role)} {q(role)}, expected a string",
                              f"{where}.role", None))
             roles.append(None)
-        elif role not in ROLES:
-            guess = ROLE_SYNONYMS.get(role.strip().lower())
-            allowed = ", ".join(ROLES)
-            problems.append(("role_order", f"{where}.role {q(role)} is not a known role ({allowed})",
-                             f"{where}.role", guess))
+        elif role not in accepted:
+            problems.append(("role_order", f"{where}.role {q(role)} is not a known role "
+                             f"({unknown_role_hint(role, accepted)})", f"{where}.role", role_guess(role)))
             roles.append(None)
         else:
             roles.append(role)
@@ -134,6 +132,8 @@ def _role_order(roles: list[str | None], tool_calls: list[bool]) -> list[Problem
     for i, role in enumerate(roles):
         if role is None:  # unknown or malformed: reported above; order cannot be judged past it
             break
+        if role not in _STANDARD:  # a role the chat template defines: the template orders it
+            continue
         if role not in expected:
             want = " or ".join(expected)
             after = f"after {roles[i - 1]!r}" if i else "first"

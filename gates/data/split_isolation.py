@@ -37,6 +37,7 @@ from sftgate.gates.data.leak_scan import ScanResult, ngram_leaks, scan_task
 from sftgate.gates.data.split_isolation_rules import EXACT, GATE, KIND_RULE, NORMALIZED, PROMPT, RULES, R
 from sftgate.gates.frame.core import Finding
 from sftgate.gates.readers.dataset_io import default_workers, map_chunks, open_dataset
+from sftgate.gates.readers.roles import roles_from_config
 
 __all__ = ["GATE", "RULES", "check", "from_config"]
 
@@ -59,12 +60,14 @@ def check(
     progress: Any = False,
     max_per_rule: int = MAX_PER_RULE,
     workers: int | None = None,
+    roles: Any = None,
     metrics: dict[str, Any] | None = None,
 ) -> Iterator[Finding]:
     """Check eval (and fixed cases) against train; see the module docstring for the rules.
 
     ``workers``: processes that stream a large JSONL train file (default: one per CPU from
-    32 MB on; they inherit the eval index by ``fork``).
+    32 MB on; they inherit the eval index by ``fork``). ``roles``: the roles the cases may use
+    (:func:`~sftgate.gates.readers.roles.roles_from_config`; default: the standard roles).
     """
     from sftgate.gates.frame.core import InputError
 
@@ -78,7 +81,7 @@ def check(
     if cases is not None:
         from sftgate.gates.readers.cases import load_cases
 
-        case_list = load_cases(cases)
+        case_list = load_cases(cases, roles=roles)
     train_source = open_dataset(train, progress=progress)
     eval_source = open_dataset(eval, progress=progress) if eval is not None else None
     n_workers = default_workers(train_source) if workers is None else max(1, workers)
@@ -207,4 +210,5 @@ def from_config(config: Any) -> dict[str, Any] | None:
         "cases": cases,
         "group_key": config.get("data.group_key"),
         "ngram": int(config.get("data.ngram", DEFAULT_NGRAM) or DEFAULT_NGRAM),
+        "roles": roles_from_config(config) if cases is not None else None,
     }

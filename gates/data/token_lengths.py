@@ -28,11 +28,13 @@ class TokenCounter:
 
     def __init__(self, tokenizer: str | Path, *, prompt: Any = None, max_seq_len: int | None = None,
                  batch_size: int = 512) -> None:
+        from sftgate.gates.readers.roles import accepted_roles
         from sftgate.gates.readers.tokenizer_io import load_tokenizer
-        from sftgate.gates.tokenizer.rendering import PromptSpec
+        from sftgate.gates.tokenizer.rendering import PromptSpec, chat_template_text
 
         self.spec = prompt if prompt is not None else PromptSpec()
         self.tokenizer = load_tokenizer(tokenizer, chat_template=getattr(self.spec, "chat_template", None))
+        self.roles = accepted_roles(chat_template_text(self.tokenizer, self.spec))  # the one role policy
         self.max_seq_len = max_seq_len
         self.batch_size = batch_size
         self.pending: list[tuple[dict[str, Any], int]] = []

@@ -21,21 +21,39 @@ def run_preflight(
     fail_fast: bool = False,
     stages: tuple[Stage, ...] | None = None,
     command: str = "check",
+    format_of: str | None = None,
 ) -> Report:
     """Run the preflight gates for the config at ``path`` and return the report.
 
-    An sftgate config is validated first (a bad config raises :class:`ConfigError`, exit 2).
-    Any other JSON or YAML file is a foreign config: only its model-ID fields are checked.
+    An sftgate config is validated first (a bad config raises :class:`ConfigError`, exit 2). An
+    axolotl, LLaMA-Factory, TRL or mistral-finetune job config (recognised from its keys, or
+    ``format_of``) gets its own gate and every gate it gives inputs for
+    (:mod:`sftgate.gates.config.peer.run`); an accelerate/DeepSpeed/launcher file passes with a
+    note. Any other JSON or YAML file is a foreign config: only its model-ID fields are checked.
     """
+    from sftgate.gates.config.peer.fields import recognise
+
     doc = document.load(path)
     if doc.data is None:
         raise InputError(f"{path}: the file is empty", hint="`sftgate init DIR` writes a complete example config")
     report = Report(command=f"{command} {path}")
-    if not config_mod.is_sftgate_config(doc):
+    detection = recognise(doc, format_of)
+    if detection.format != "sftgate":
+        if detection.is_peer or detection.format == "not_a_job":
+            from sftgate.gates.config.peer.run import run_peer
+
+            def add(result: GateResult) -> None:
+                if stages is None or result.stage in stages:
+                    report.add(result)
+
+            run_peer(doc, detection, add, fail_fast=fail_fast)
+            return report
         from sftgate.gates.config import model_id
 
         spec = registry.get("model-id")
-        report.add(run_gate(spec.name, spec.stage, model_id.check, fail_fast=fail_fast, **model_id.from_document(doc)))
+        result = run_gate(spec.name, spec.stage, model_id.check, fail_fast=fail_fast, **model_id.from_document(doc))
+        result.metrics.update(config_format=detection.format, config_format_why=detection.why)
+        report.add(result)
         return report
     config_mod.validate(doc)
     cfg = config_mod.Config(doc)

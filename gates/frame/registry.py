@@ -32,15 +32,19 @@ class GateSpec:
 
 GATES: tuple[GateSpec, ...] = (
     GateSpec("model-id", Stage.CONFIG, "sftgate.gates.config.model_id", "model IDs are valid Hub IDs or local model folders", preflight=True),
+    GateSpec("peer-config", Stage.CONFIG, "sftgate.gates.config.peer.gate", "an axolotl/LLaMA-Factory/TRL/mistral-finetune job config has only documented keys, of the right types"),
     GateSpec("dataset-schema", Stage.DATA, "sftgate.gates.data.dataset_schema", "every record has a known format, fields and roles", preflight=True),
     GateSpec("split-isolation", Stage.DATA, "sftgate.gates.data.split_isolation", "eval and fixed cases do not leak into train", preflight=True),
     GateSpec("prompt-alignment", Stage.TOKENIZER, "sftgate.gates.tokenizer.prompt_alignment", "training and inference prompts tokenize alike", preflight=True),
     GateSpec("eos", Stage.TOKENIZER, "sftgate.gates.tokenizer.eos", "every example ends in a supervised EOS the model stops on", preflight=True),
+    GateSpec("embeddings", Stage.TOKENIZER, "sftgate.gates.tokenizer.embeddings", "the tokens training relies on have trained rows the base can serve", preflight=True),
+    GateSpec("model-config", Stage.TOKENIZER, "sftgate.gates.tokenizer.model_config", "the base's generation config saves and the data fits its context window", preflight=True),
     GateSpec("lora-targets", Stage.TRAIN, "sftgate.gates.train.lora_targets", "LoRA target modules exist in the model"),
     GateSpec("strict-json", Stage.ADAPTER, "sftgate.gates.adapter.strict_json", "generations are strict JSON valid against the output schema"),
     GateSpec("eos-behaviour", Stage.ADAPTER, "sftgate.gates.adapter.eos_behaviour", "generations stop with EOS before max_new_tokens"),
     GateSpec("merge-equivalence", Stage.MERGE, "sftgate.gates.merge.merge_equivalence", "the merged model behaves like base + adapter"),
     GateSpec("artifacts", Stage.MERGE, "sftgate.gates.merge.artifacts", "the model folder has what serving needs, safely"),
+    GateSpec("merge-dtype", Stage.MERGE, "sftgate.gates.merge.merge_dtype", "the merged model keeps the base's dtype and size"),
     GateSpec("provenance", Stage.TRAIN, "sftgate.gates.train.provenance", "the run records what makes it reproducible"),
     GateSpec("release", Stage.RELEASE, "sftgate.gates.release.release", "a release folder matches its manifest and passed gates"),
 )

@@ -10,13 +10,26 @@ Profiles (what "complete" means):
 - adapter folders (``adapter_config.json`` present) need ``adapter_config.json`` and
   ``adapter_model.safetensors``.
 
-Everywhere: pickle weights (``.bin``, ``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) are ``unsafe_weights``
-(loading them runs arbitrary code); an ``auto_map`` in any JSON file or a ``.py`` file is
-``remote_code``; a safetensors file whose header does not parse, whose tensors do not fit the file,
-or a shard index naming tensors the shard lacks is ``corrupt_artifact``: a finding, never a crash.
+A transformers folder's ``generation_config.json`` must be one transformers saves
+(``invalid_generation_config``), and an adapter's embeddings must fit the rows of the base it
+names (``vocab_mismatch``): rules of the model-config and embeddings gates, checked here too
+because this is the check ``sftgate release`` runs on what ships.
 
-Stdlib only: safetensors headers are read with ``struct`` and ``json`` (only the header, so a
-15 GB shard costs one small read).
+Everywhere, for every file of the one walk of the folder
+(:func:`sftgate.gates.readers.model_folder.list_model_folder`: dot-folders and ``__pycache__``
+included, symlinks never followed) and the allow-list of
+:mod:`sftgate.gates.merge.folder_contents`: pickle-ish weights (``.bin``, ``.pt``, ``.pkl``,
+``.joblib``, ``.npy``, ``.tar``, ``model.bin.1``, ``.msgpack``, ``.h5``... or a pickle or zip under
+another name) are ``unsafe_weights`` (loading them runs arbitrary code); code files (``.py``,
+``.pyc``, ``.so``...) and ``auto_map`` / ``custom_pipelines`` at any depth of any JSON file are
+``remote_code``; a hidden file, a name that is not printable UTF-8, or a kind not on the allow-list
+is ``unexpected_file``; a symlink, FIFO, socket or device node is ``not_a_regular_file``; a
+safetensors file whose header fails the field-by-field check of
+:mod:`sftgate.gates.readers.safetensors_header`, a JSON file that does not parse, or a shard index
+naming tensors the shard lacks is ``corrupt_artifact``: a finding, never a crash.
+
+Stdlib only: safetensors headers are read with ``struct`` and ``json``
+(:mod:`sftgate.gates.readers.safetensors_header`; only the header, so a 15 GB shard costs one small read).
 
 Examples::
 
@@ -29,12 +42,19 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.merge import folder_contents
+from sftgate.gates.readers.model_folder import FolderListing, list_model_folder
+from sftgate.gates.readers.safetensors_header import (  # noqa: F401 - re-exported: artifacts.read_safetensors_header
+    DTYPE_BYTES,
+    MAX_HEADER,
+    CorruptSafetensors,
+    read_safetensors_header,
+)
 
 GATE = "artifacts"
 PROFILES = ("transformers", "mistral")
@@ -52,7 +72,7 @@ MISSING_ARTIFACT = Rule(
 )
 UNSAFE_WEIGHTS = Rule(
     "ART002", "unsafe_weights", Severity.ERROR, GATE,
-    "pickle weights (.bin, .pt, .pth, .ckpt, .pkl) in a model folder",
+    "pickle-ish weights (.bin, .pt, .pth, .ckpt, .pkl, .joblib, .npy, .tar, .msgpack, .h5...) in a model folder",
     "Loading a pickle file runs arbitrary code; safetensors cannot. A release must be loadable with "
     "safetensors only.",
     "Re-save with safetensors (model.save_pretrained(DIR) does by default) and delete the pickle files, "
@@ -61,7 +81,7 @@ UNSAFE_WEIGHTS = Rule(
 )
 REMOTE_CODE = Rule(
     "ART003", "remote_code", Severity.ERROR, GATE,
-    "the folder needs trust_remote_code: an auto_map entry or Python files",
+    "the folder needs trust_remote_code: auto_map or custom_pipelines in a JSON file, or code files (.py, .pyc, .so)",
     "auto_map makes transformers import code from the folder (or another repo) at load time; a release "
     "that needs trust_remote_code=True runs whatever that code does.",
     "Use an architecture transformers ships (save from the built-in class), drop auto_map from the JSON "
@@ -78,84 +98,33 @@ CORRUPT_ARTIFACT = Rule(
     "model.safetensors: header length 18446744073709551615 exceeds the file size 1024",
 )
 
-RULES = (MISSING_ARTIFACT, UNSAFE_WEIGHTS, REMOTE_CODE, CORRUPT_ARTIFACT)
+UNEXPECTED_FILE = Rule(
+    "ART005", "unexpected_file", Severity.ERROR, GATE,
+    "a file a release may not hold: a hidden file or folder, a name that is not printable UTF-8, or a kind "
+    "not on the allow-list",
+    "A release is exactly what was gated and what serving loads. A file outside the allow-list "
+    "(safetensors, JSON, tokenizer files, templates, text, the model card) is checked by nothing and "
+    "ships to everyone who downloads the model: a cache folder, an archive, a binary, a name that "
+    "forges a CI log line.",
+    "Delete the file from the model folder, or keep it outside the folder that is released; "
+    "`sftgate rules unexpected_file` and docs/security.md list what a release may hold.",
+    "out/merged/.cache/notes.dat: '.cache' is hidden (a dot-file or dot-folder)",
+)
+NOT_A_REGULAR_FILE = Rule(
+    "ART006", "not_a_regular_file", Severity.ERROR, GATE,
+    "a symlink (to anywhere, dangling, or a loop), FIFO, socket or device node in a model folder",
+    "sftgate never follows a link: a link to /etc/shadow would otherwise be copied into the release and "
+    "uploaded, a link to a mutable file changes the release after it was gated, a FIFO hangs every "
+    "reader, and a dangling link or a loop breaks the loader.",
+    "Replace the link with the file itself (`cp --dereference`), or remove it; keep special files out "
+    "of model folders.",
+    "out/merged/.notes -> /etc/shadow",
+)
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+RULES = (MISSING_ARTIFACT, UNSAFE_WEIGHTS, REMOTE_CODE, CORRUPT_ARTIFACT, UNEXPECTED_FILE, NOT_A_REGULAR_FILE)
+
+PICKLE_SUFFIXES = tuple(sorted(folder_contents.UNSAFE_SUFFIXES))
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tekken.json")
-SKIP_DIRS = {".git", ".cache", "__pycache__", ".huggingface"}
-MAX_HEADER = 100 * 1024 * 1024  # the safetensors library refuses larger headers too
-
-# Bytes per element of each safetensors dtype (sub-byte float formats are checked loosely).
-DTYPE_BYTES: dict[str, float] = {
-    "F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2,
-    "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "F4": 0.5,
-}
-
-
-class CorruptSafetensors(ValueError):
-    """A safetensors file whose header or layout is invalid; ``str()`` says what is wrong."""
-
-
-def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The tensors of a safetensors file, ``{name: {"dtype", "shape", "data_offsets"}}``.
-
-    Reads only the header. Raises :class:`CorruptSafetensors` when the header length, JSON, dtypes,
-    shapes or offsets do not describe the file exactly (truncated or padded data included).
-    ``__metadata__`` is left out of the result.
-    """
-    p = Path(path)
-    size = p.stat().st_size
-    with p.open("rb") as handle:
-        head = handle.read(8)
-        if len(head) < 8:
-            raise CorruptSafetensors(f"{size} bytes, shorter than the 8-byte header length")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER or n > size - 8:
-            raise CorruptSafetensors(f"header length {n} exceeds the file size {size}")
-        raw = handle.read(n)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptSafetensors(f"header is not JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise CorruptSafetensors("header is not a JSON object")
-    data_len = size - 8 - n
-    tensors: dict[str, Any] = {}
-    end_max = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
-            raise CorruptSafetensors(f"tensor {name!r}: entry lacks dtype, shape or data_offsets")
-        offsets, shape, dtype = info["data_offsets"], info["shape"], info["dtype"]
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(o, int) and o >= 0 for o in offsets)
-            or offsets[0] > offsets[1]
-        ):
-            raise CorruptSafetensors(f"tensor {name!r}: bad data_offsets {offsets!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise CorruptSafetensors(f"tensor {name!r}: bad shape {shape!r}")
-        if offsets[1] > data_len:
-            raise CorruptSafetensors(
-                f"tensor {name!r} ends at byte {offsets[1]} of a {data_len}-byte data section (truncated file)"
-            )
-        width = DTYPE_BYTES.get(str(dtype))
-        if width is not None:
-            count = 1
-            for d in shape:
-                count *= d
-            if int(count * width + 0.5) != offsets[1] - offsets[0]:
-                raise CorruptSafetensors(
-                    f"tensor {name!r}: {dtype} {shape} needs {int(count * width + 0.5)} bytes, "
-                    f"offsets span {offsets[1] - offsets[0]}"
-                )
-        end_max = max(end_max, offsets[1])
-        tensors[name] = info
-    if end_max != data_len:
-        raise CorruptSafetensors(f"tensors end at byte {end_max} but the data section has {data_len} bytes")
-    return tensors
 
 
 def detect_kind(model_dir: str | os.PathLike[str]) -> str:
@@ -170,8 +139,12 @@ def check(
     kind: str = "auto",
     require_chat_template: bool = True,
     metrics: dict[str, Any] | None = None,
+    verified_elsewhere: tuple[str, ...] = (),
 ) -> Iterator[Finding]:
-    """Yield every missing, unsafe, remote-code or corrupt artifact of ``model_dir``."""
+    """Yield every missing, unsafe, remote-code, unexpected or corrupt artifact of ``model_dir``.
+
+    ``verified_elsewhere``: files another gate owns (the release gate's manifest), not scanned here.
+    """
     root = Path(model_dir)
     if not root.is_dir():
         raise InputError(f"{root}: model folder not found", hint="pass the folder that holds config.json")
@@ -180,16 +153,21 @@ def check(
     if kind not in KINDS:
         raise InputError(f"unknown folder kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
     kind = detect_kind(root) if kind == "auto" else kind
-    files = _walk(root)
-    names = {f.relative_to(root).as_posix() for f in files}
+    listing = list_model_folder(root)
+    names = set(listing.files)
     if metrics is not None:
-        metrics.update(profile=profile, kind=kind, files=len(files), bytes=sum(f.stat().st_size for f in files))
+        metrics.update(profile=profile, kind=kind, files=len(names),
+                       bytes=sum(_size(listing.path(n)) for n in listing.files))
 
     if kind == "adapter":
         yield from _require(root, names, "adapter_config.json", "the adapter's LoRA config")
         yield from _require(root, names, "adapter_model.safetensors", "the adapter weights (safetensors)")
         if "adapter_config.json" in names:
             yield from _json_problems(root, "adapter_config.json")
+        if {"adapter_config.json", "adapter_model.safetensors"} <= names:
+            from sftgate.gates.tokenizer.adapter_vocab import adapter_vocab_findings
+
+            yield from adapter_vocab_findings(root)  # vocab_mismatch: embeddings sized for another vocabulary
     elif profile == "mistral":
         yield from _require(root, names, "params.json", "the model's parameters (mistral format)")
         if not any(n == "tekken.json" or n.startswith("tokenizer.model") for n in names):
@@ -200,31 +178,61 @@ def check(
             yield from _json_problems(root, "params.json")
     else:
         yield from _transformers_profile(root, names, require_chat_template)
+        if "generation_config.json" in names:
+            from sftgate.gates.tokenizer.model_config import generation_findings
 
+            yield from generation_findings(root / "generation_config.json")  # invalid_generation_config
+
+    yield from content_findings(listing, metrics=metrics, skip=verified_elsewhere)
+
+
+def content_findings(listing: FolderListing, *, metrics: dict[str, Any] | None = None,
+                     skip: tuple[str, ...] = ()) -> Iterator[Finding]:
+    """What the allow-list says about each entry of ``listing``: unsafe, code, unexpected, odd, corrupt.
+
+    Promotion runs this on the source folder before it copies anything.
+    """
+    for odd in listing.odd:
+        where = listing.path(odd.rel)
+        shown = f"{odd.rel!r} -> {odd.target!r}" if odd.target is not None else repr(odd.rel)
+        yield NOT_A_REGULAR_FILE.finding(
+            f"{shown} is a {odd.what}, not a regular file: sftgate never follows or copies it",
+            str(where), suggestion="replace it with the file itself, or remove it",
+            evidence={"what": odd.what, "target": odd.target},
+        )
     tensors = 0
-    for f in files:
-        rel = f.relative_to(root).as_posix()
-        if f.suffix.lower() in PICKLE_SUFFIXES:
+    for rel in listing.files:
+        if rel in skip:
+            continue
+        path = listing.path(rel)
+        kind = folder_contents.classify(rel)
+        if kind in ("json", "text", "template", "tokenizer", "image") and folder_contents.sniff(path):
+            kind = "disguised"
+        if kind in ("unsafe_weights", "disguised"):
+            what = f"a {folder_contents.sniff(path)} archive named {rel!r}" if kind == "disguised" else repr(rel)
             yield UNSAFE_WEIGHTS.finding(
-                f"pickle file {rel!r} ({f.stat().st_size} bytes): loading it can run arbitrary code",
-                str(f),
-                suggestion="re-save with safetensors and delete it",
+                f"{what} ({_size(path)} bytes): loading it can run arbitrary code",
+                str(path), suggestion="re-save with safetensors and delete it",
             )
-        elif f.suffix == ".py":
+        elif kind == "remote_code":
             yield REMOTE_CODE.finding(
-                f"Python file {rel!r} in the model folder: code that trust_remote_code would run",
-                str(f),
-                suggestion="remove it and use an architecture transformers ships",
+                f"code file {rel!r} in the model folder: code that trust_remote_code would run",
+                str(path), suggestion="remove it and use an architecture transformers ships",
             )
-        elif f.suffix == ".safetensors":
+        elif kind == "unexpected":
+            yield UNEXPECTED_FILE.finding(
+                f"{rel!r} may not be in a release: {folder_contents.why_unexpected(rel)}",
+                str(path), suggestion="delete it or keep it outside the model folder",
+            )
+        elif kind == "weights":
             try:
-                tensors += len(read_safetensors_header(f))
+                tensors += len(read_safetensors_header(path))
             except CorruptSafetensors as exc:
-                yield CORRUPT_ARTIFACT.finding(f"{rel}: {exc}", str(f), evidence={"bytes": f.stat().st_size})
+                yield CORRUPT_ARTIFACT.finding(f"{rel}: {exc}", str(path), evidence={"bytes": _size(path)})
             except OSError as exc:
-                yield CORRUPT_ARTIFACT.finding(f"{rel}: unreadable ({exc.strerror})", str(f))
-        elif f.suffix == ".json" and f.parent == root:
-            yield from _auto_map(root, rel)
+                yield CORRUPT_ARTIFACT.finding(f"{rel}: unreadable ({exc.strerror})", str(path))
+        elif kind == "json":
+            yield from _json_content(listing.root, rel)
     if metrics is not None:
         metrics["tensors"] = tensors
 
@@ -278,20 +286,15 @@ def _missing(root: Path, name: str, what: str) -> Finding:
 def _load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
 
 
 def _json_problems(root: Path, name: str) -> Iterator[Finding]:
     path = root / name
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        yield CORRUPT_ARTIFACT.finding(f"{name}: unreadable ({exc})", str(path))
-        return
-    except json.JSONDecodeError as exc:
-        yield CORRUPT_ARTIFACT.finding(f"{name}: not JSON ({exc.msg} at line {exc.lineno})", f"{path}:{exc.lineno}")
-        return
+    value = _load_json(path)
+    if value is None:
+        return  # unreadable or not JSON: reported once, by the per-file scan (_json_content)
     if not isinstance(value, dict):
         yield CORRUPT_ARTIFACT.finding(f"{name}: expected a JSON object, got {type(value).__name__}", str(path))
 
@@ -327,22 +330,30 @@ def _index_problems(root: Path, name: str) -> Iterator[Finding]:
             )
 
 
-def _auto_map(root: Path, rel: str) -> Iterator[Finding]:
-    value = _load_json(root / rel)
-    if isinstance(value, dict) and value.get("auto_map"):
-        auto_map = value["auto_map"]
-        sample = json.dumps(auto_map)[:120]
+def _json_content(root: Path, rel: str) -> Iterator[Finding]:
+    """A JSON file anywhere in the folder: it parses, and names no remote code at any depth."""
+    path = root / rel
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        yield CORRUPT_ARTIFACT.finding(f"{rel}: not JSON ({exc.msg} at line {exc.lineno})", f"{path}:{exc.lineno}")
+        return
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:200]
+        yield CORRUPT_ARTIFACT.finding(f"{rel}: not readable JSON ({reason})", str(path))
+        return
+    for where, found in sorted(folder_contents.remote_code_keys(value), key=lambda kv: kv[0]):
+        sample = json.dumps(found, default=str)[:120]
         yield REMOTE_CODE.finding(
-            f"{rel} has auto_map {sample}: loading needs trust_remote_code=True",
-            f"{root / rel}:auto_map",
-            suggestion="remove auto_map and save with a built-in transformers class",
-            evidence={"auto_map": auto_map},
+            f"{rel} has {where} {sample}: loading needs trust_remote_code=True",
+            f"{path}:{where}",
+            suggestion="remove it and save with a built-in transformers class",
+            evidence={"key": where, "value": found if len(sample) < 120 else sample},
         )
 
 
-def _walk(root: Path) -> list[Path]:
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        out.extend(Path(dirpath) / name for name in sorted(filenames))
-    return out
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -6,18 +6,21 @@ A case is ``{"id": "c1", "prompt": "..."}`` or ``{"id": "c1", "messages": [{"rol
 
 Bad input is an :class:`~sftgate.gates.frame.core.InputError` naming ``FILE:LINE``: a missing file, a line
 that is not a JSON object, a case without an id or with both or neither of prompt and
-messages, a duplicate id.
+messages, a duplicate id, a role the role policy does not accept (:mod:`sftgate.gates.readers.roles`:
+the standard roles plus the chat template's own, the same policy as for training data).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers import textfile
+from sftgate.gates.readers.roles import accepted_roles, unknown_role_hint
 
 __all__ = ["MISSING", "FixedCase", "load_cases", "read_jsonl_lines"]
 
@@ -45,7 +48,6 @@ class _Missing:
 MISSING: Any = _Missing()
 
 _EXAMPLE = '{"id": "c1", "prompt": "Extract the name", "expected": {"name": "Ada"}}'
-_ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass
@@ -74,12 +76,17 @@ def read_jsonl_lines(path: str | Path) -> list[tuple[int, str]]:
     return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 
-def load_cases(path: str | Path) -> list[FixedCase]:
-    """Read and validate a fixed-cases JSONL file (see the module docstring)."""
+def load_cases(path: str | Path, *, roles: Iterable[str] | None = None) -> list[FixedCase]:
+    """Read and validate a fixed-cases JSONL file (see the module docstring).
+
+    ``roles``: the accepted roles (:func:`~sftgate.gates.readers.roles.accepted_roles` of the chat
+    template that renders the cases); default: the standard roles.
+    """
+    accepted = frozenset(roles) if roles is not None else accepted_roles()
     cases: list[FixedCase] = []
     first_line: dict[str, int] = {}
     for n, text in read_jsonl_lines(path):
-        case = _parse_case(path, n, text)
+        case = _parse_case(path, n, text, accepted)
         if case.id in first_line:
             raise InputError(
                 f"{path}:{n}: duplicate case id {case.id!r} (first on line {first_line[case.id]})",
@@ -92,7 +99,7 @@ def load_cases(path: str | Path) -> list[FixedCase]:
     return cases
 
 
-def _parse_case(path: str | Path, n: int, text: str) -> FixedCase:
+def _parse_case(path: str | Path, n: int, text: str, accepted: frozenset[str]) -> FixedCase:
     where = f"{path}:{n}"
     try:
         record = json.loads(text)
@@ -128,7 +135,7 @@ def _parse_case(path: str | Path, n: int, text: str) -> FixedCase:
                 f"{where}: case {case_id!r}: 'prompt' must be a non-empty string", hint=f"e.g. {_EXAMPLE}"
             )
     else:
-        messages = _messages(where, case_id, record["messages"])
+        messages = _messages(where, case_id, record["messages"], accepted)
     return FixedCase(
         id=str(case_id),
         prompt=prompt,
@@ -138,7 +145,7 @@ def _parse_case(path: str | Path, n: int, text: str) -> FixedCase:
     )
 
 
-def _messages(where: str, case_id: Any, value: Any) -> list[dict[str, Any]]:
+def _messages(where: str, case_id: Any, value: Any, accepted: frozenset[str]) -> list[dict[str, Any]]:
     hint = 'e.g. "messages": [{"role": "user", "content": "Extract the name"}]'
     if not isinstance(value, list) or not value:
         raise InputError(f"{where}: case {case_id!r}: 'messages' must be a non-empty list", hint=hint)
@@ -146,10 +153,10 @@ def _messages(where: str, case_id: Any, value: Any) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise InputError(f"{where}: case {case_id!r}: messages[{i}] is not an object", hint=hint)
         role, content = message.get("role"), message.get("content")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in accepted:
             raise InputError(
                 f"{where}: case {case_id!r}: messages[{i}].role is {json.dumps(role)}",
-                hint=f"a role is one of {', '.join(_ROLES)}",
+                hint=unknown_role_hint(role if isinstance(role, str) else "", accepted),
             )
         if not isinstance(content, str):
             raise InputError(f"{where}: case {case_id!r}: messages[{i}].content must be a string", hint=hint)

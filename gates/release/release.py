@@ -33,6 +33,7 @@ from typing import Any
 from sftgate.gates.config import hub_id_grammar, model_id_diagnosis
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.merge import artifacts
+from sftgate.gates.readers.model_folder import list_model_folder
 
 GATE = "release"
 MANIFEST_NAME = "sftgate-manifest.json"
@@ -89,16 +90,12 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def release_files(root: str | os.PathLike[str]) -> list[str]:
-    """Every file of a release folder, as sorted POSIX paths relative to it, manifest excluded."""
-    base = Path(root)
-    out = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if d not in {".git"})
-        for name in filenames:
-            rel = (Path(dirpath) / name).relative_to(base).as_posix()
-            if rel != MANIFEST_NAME:
-                out.append(rel)
-    return sorted(out)
+    """Every regular file of a release folder, as sorted POSIX paths relative to it, manifest excluded.
+
+    The one walk of :mod:`sftgate.gates.readers.model_folder`: dot-folders included, symlinks and
+    special files never listed (the artifacts gate reports them as ``not_a_regular_file``).
+    """
+    return [rel for rel in list_model_folder(root).files if rel != MANIFEST_NAME]
 
 
 def load_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
@@ -136,7 +133,7 @@ def check(
     if manifest is not None:
         yield from _verify_files(root, manifest, metrics)
         yield from _verify_gates(root, manifest, set(required_gates), metrics)
-    yield from artifacts.check(model_dir=root, profile=profile)
+    yield from artifacts.check(model_dir=root, profile=profile, verified_elsewhere=(MANIFEST_NAME,))
     yield from _verify_revision(root, manifest, require_pinned_revision)
 
 

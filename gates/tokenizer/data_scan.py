@@ -1,7 +1,7 @@
 """The parallel data scan: every record of a training file encoded as training does, in a few fields.
 
 :func:`scan_data` renders and encodes each record through
-:func:`~sftgate.gates.tokenizer.labels.encode_rendered` (in forked worker processes for large
+:func:`~sftgate.gates.tokenizer.label_building.encode_rendered` (in forked worker processes for large
 files) and keeps what the prompt-alignment and EOS gates check (:class:`RecordScan`); the
 last scan is memoised so both gates share one pass.
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.tokenizer.end_of_turn import end_of_turn_ids
-from sftgate.gates.tokenizer.labels import Encoded, encode_rendered, pad_id_for
+from sftgate.gates.tokenizer.label_building import encode_rendered, pad_id_for, truncate
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError
+from sftgate.gates.tokenizer.special_content import content_hits, hit_evidence
 from sftgate.gates.tokenizer.template_rendering import Texts, render_texts
 from sftgate.gates.tokenizer.token_encoding import double_bos, first_difference, token_strings
 
@@ -52,6 +53,9 @@ class DataScan:
     unrenderable: int = 0
     unrenderable_samples: list[tuple[int, str]] = field(default_factory=list)
     no_completion: int = 0
+    no_completion_lines: list[int] = field(default_factory=list)
+    special_content: int = 0  # records whose text holds a special token's string
+    special_content_samples: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
     details: dict[int, dict[str, Any]] = field(default_factory=dict)  # line -> prompt_not_prefix detail
     pad_id: int = 0
     eos_ids: tuple[int, ...] = ()
@@ -158,6 +162,10 @@ def scan_data(
         scan.no_completion += part.no_completion
         room = DETAIL_LIMIT - len(scan.unrenderable_samples)
         scan.unrenderable_samples.extend(part.unrenderable_samples[:max(room, 0)])
+        scan.no_completion_lines.extend(part.no_completion_lines[:max(DETAIL_LIMIT - len(scan.no_completion_lines), 0)])
+        scan.special_content += part.special_content
+        room = DETAIL_LIMIT - len(scan.special_content_samples)
+        scan.special_content_samples.extend(part.special_content_samples[:max(room, 0)])
         for line, detail in part.details.items():
             if len(scan.details) < DETAIL_LIMIT:
                 scan.details[line] = detail
@@ -184,7 +192,15 @@ def _scan_chunk(
             continue
         if texts.full is None:
             part.no_completion += 1
+            if len(part.no_completion_lines) < DETAIL_LIMIT:
+                part.no_completion_lines.append(line)
             continue
+        if not spec.split_special_tokens:  # split: content strings are tokenized as text
+            hits = content_hits(tokenizer, record)
+            if hits:
+                part.special_content += 1
+                if len(part.special_content_samples) < DETAIL_LIMIT:
+                    part.special_content_samples.append((line, [hit_evidence(h) for h in hits]))
         batch.append((line, "prompt_completion" if texts.add_special_tokens else "messages", texts))
     if batch:
         _scan_batch(tokenizer, batch, spec, max_seq_len, part)
@@ -227,9 +243,7 @@ def _scan_batch(
     bos_id = getattr(tokenizer, "bos_token_id", None)
     encoded = encode_rendered(tokenizer, [t for _, _, t in batch], spec, max_seq_len=None)
     for (line, kind, texts), (prompt_ids, full) in zip(batch, encoded, strict=True):
-        enc = full
-        if max_seq_len is not None and len(full.input_ids) > max_seq_len:
-            enc = Encoded(full.input_ids[:max_seq_len], full.labels[:max_seq_len], full.prompt_len, full.eos_ids, True)
+        enc = truncate(full, max_seq_len) if max_seq_len is not None else full
         diff = first_difference(prompt_ids, full.input_ids)
         if diff is not None and len(scan.details) < DETAIL_LIMIT:
             scan.details[line] = prefix_detail(tokenizer, prompt_ids, full.input_ids, diff)
@@ -242,6 +256,15 @@ def _scan_batch(
             # default collator keeps every real label. tests/gates/test_rendering.py checks both.
             masked_pad = enc.labels[last] == scan.pad_id
             masked_default = False
+        # Every earlier trained assistant turn must end in a trained EOS too (train.turns: all).
+        eos = set(enc.eos_ids)
+        for turn_last in enc.turn_ends():
+            if turn_last is None:
+                continue
+            if enc.input_ids[turn_last] not in eos:
+                ends, last = False, turn_last
+                break
+            masked_pad = masked_pad or enc.labels[turn_last] == scan.pad_id
         scan.records.append(RecordScan(
             line=line,
             kind=kind,

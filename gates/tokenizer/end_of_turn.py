@@ -51,9 +51,11 @@ def turn_probe(tokenizer: Any, spec: PromptSpec | None = None) -> TurnProbe | No
         cache = _PROBES.setdefault(tokenizer, {})
     except TypeError:  # not weak-referenceable: no cache
         cache = {}
-    key = template_hash(template)
+    key = f"{template_hash(template)}:{spec.template_kwargs}:{spec.split_special_tokens}"
     if key not in cache:
-        cache[key] = _probe(tokenizer, PromptSpec(chat_template=template))
+        probe_spec = PromptSpec(chat_template=template, template_kwargs=spec.template_kwargs,
+                                split_special_tokens=spec.split_special_tokens)
+        cache[key] = _probe(tokenizer, probe_spec)
     return cache[key]
 
 
@@ -97,17 +99,36 @@ def _probe(tokenizer: Any, spec: PromptSpec) -> TurnProbe:
     a_end = convo.find(PROBE_ASSISTANT)
     u2 = convo.find(PROBE_USER_2)
     gap = convo[a_end + len(PROBE_ASSISTANT):u2] if 0 <= a_end < u2 else ""
+    # Decided on tokens, as training sees them: a special token with rstrip=True (Phi-3's) absorbs the
+    # whitespace after it, so a prompt that differs from the full text only there is still a prefix.
+    is_prefix = _token_prefix(tokenizer, prompt, full)
     header = ""
-    if full.startswith(prompt) and end >= len(prompt):
-        header = full[len(prompt):end]
+    if is_prefix:
+        shared = len(prompt) if full.startswith(prompt) else _common_prefix(prompt, full)
+        header = full[shared:end] if end >= shared else ""
     return TurnProbe(
         final_tail=final_tail,
         final_tail_ids=_specials_in(tokenizer, final_tail, specials),
         closing_ids=_specials_in(tokenizer, gap, specials),
         generation_header=header,
-        prompt_is_prefix=full.startswith(prompt),
-        prompt_is_prefix_with_system=full_sys.startswith(prompt_sys),
+        prompt_is_prefix=is_prefix,
+        prompt_is_prefix_with_system=not full_sys or _token_prefix(tokenizer, prompt_sys, full_sys),
     )
+
+
+def _token_prefix(tokenizer: Any, prompt: str, full: str) -> bool:
+    """True when the tokens of ``prompt`` are a prefix of the tokens of ``full`` (chat texts: no special tokens added)."""
+    prompt_ids, full_ids = encode_texts(tokenizer, [prompt, full], False)
+    return full_ids[:len(prompt_ids)] == prompt_ids
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def template_end_of_turn_ids(tokenizer: Any, spec: PromptSpec | None = None) -> list[int]:

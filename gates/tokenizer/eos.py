@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from sftgate.gates.frame.core import Finding, Rule, Severity
 from sftgate.gates.readers import tokenizer_io
 from sftgate.gates.tokenizer.data_scan import DataScan, scan_data
 from sftgate.gates.tokenizer.end_of_turn import turn_probe
-from sftgate.gates.tokenizer.labels import COLLATORS, IGNORE_INDEX, collate, encode_example, pad_id_for
+from sftgate.gates.tokenizer.label_building import (
+    COLLATORS,
+    IGNORE_INDEX,
+    Encoded,
+    collate,
+    encode_example,
+    pad_id_for,
+)
 from sftgate.gates.tokenizer.prompt_spec import (
     PROBE_ASSISTANT,
     PROBE_USER,
@@ -34,6 +42,7 @@ from sftgate.gates.tokenizer.prompt_spec import (
     chat_template_text,
     spec_from_config,
 )
+from sftgate.gates.tokenizer.stop_ids import EOS_NOT_IN_STOP_IDS, stop_id_findings
 from sftgate.gates.tokenizer.token_encoding import token_strings
 
 GATE = "eos"
@@ -73,14 +82,6 @@ EOS_TRUNCATED = Rule(
     "Raise train.max_seq_len, or drop / split the long examples (`sftgate data --tokenizer DIR "
     "--max-seq-len N` lists them as too_long).",
     "max_seq_len: 512 with answers of 600 tokens",
-)
-EOS_NOT_IN_STOP_IDS = Rule(
-    "EOS005", "eos_not_in_stop_ids", Severity.ERROR, GATE,
-    "generation_config.eos_token_id lacks the end-of-turn token the template trains",
-    "generate() stops only on generation_config.eos_token_id. If the template ends turns with "
-    "<|eot_id|> but the stop ids only hold <|end_of_text|>, the model emits <|eot_id|> and keeps going.",
-    "List every end-of-turn token in generation_config.json, e.g. \"eos_token_id\": [128001, 128009].",
-    '"eos_token_id": 128001   # Llama 3 instruct also needs 128009 (<|eot_id|>)',
 )
 STOP_TOKEN_NOT_TRAINED = Rule(
     "EOS006", "stop_token_not_trained", Severity.ERROR, GATE,
@@ -180,22 +181,26 @@ def check(
         scan = scan_data(
             tok, data, spec, max_seq_len=max_seq_len, max_records=max_records, display=data_display, progress=progress
         )
-        yield from _data_findings(tok, scan, mask_pad, max_seq_len, max_truncated_share, metrics)
+    probe_applies = scan is None or scan.count("messages") > 0
+    template = chat_template_text(tok, spec)
+    probe_enc = _probe_encoding(tok, spec, source) if probe_applies and template is not None else None
+    # A template that does not close the assistant turn is ONE cause, reported once at the template.
+    template_open = probe_enc is not None and not probe_enc.ends_with_eos
+    if scan is not None:
+        yield from _data_findings(tok, scan, mask_pad, max_seq_len, max_truncated_share, metrics, template_open)
     reported = set()  # rules the data scan already reported: the probe does not repeat them
     if scan is not None:
         reported = {r for r, n in metrics.get("counts", {}).items() if n}
 
-    probe_applies = scan is None or scan.count("messages") > 0
-    template = chat_template_text(tok, spec)
     final_tokens: list[int] = []
-    if probe_applies and template is not None:
-        found, final_tokens = _probe_findings(tok, spec, source, mask_pad, reported)
+    if probe_enc is not None:
+        found, final_tokens = _probe_findings(tok, spec, source, mask_pad, reported, probe_enc, scan)
         yield from found
     if scan is not None:
         final_tokens = [t for t, _ in Counter(r.final_token for r in scan.records if r.ends_with_eos and r.final_token is not None).most_common()]
     elif not final_tokens and template is None and eos_id is not None:
         final_tokens = [eos_id]
-    yield from _stop_id_findings(tok, folder, generation_config, final_tokens, metrics)
+    yield from stop_id_findings(tok, folder, generation_config, final_tokens, metrics)
 
 
 def _default_template_source(folder: Path, spec: PromptSpec) -> str:
@@ -213,17 +218,21 @@ def _summary(rule: Rule, count: int, total: int, source: str, lines: list[int], 
 
 
 def _data_findings(
-    tok: Any, scan: DataScan, mask_pad: bool, max_seq_len: int | None, max_share: float, metrics: dict[str, Any]
+    tok: Any, scan: DataScan, mask_pad: bool, max_seq_len: int | None, max_share: float, metrics: dict[str, Any],
+    template_open: bool = False,
 ) -> Iterator[Finding]:
     total = len(scan.records)
     not_appended = [r for r in scan.records if not r.truncated and not r.ends_with_eos]
+    counted_not_appended = len(not_appended)
+    if template_open:  # the chat records are the template's finding; only the others are listed here
+        not_appended = [r for r in not_appended if r.kind != "messages"]
     masked = [r for r in scan.records if r.ends_with_eos and (r.eos_masked_mask_pad if mask_pad else r.eos_masked_default)]
     truncated = [r for r in scan.records if r.truncated and not r.ends_with_eos]
     pad_token = token_strings(tok, [scan.pad_id])[0]
     metrics.update(scan.metrics())
     metrics.update({
         "counts": {
-            "eos_not_appended": len(not_appended),
+            "eos_not_appended": counted_not_appended,
             "eos_masked": len(masked),
             "eos_truncated": len(truncated),
         },
@@ -267,37 +276,49 @@ def _data_findings(
         )
 
 
-def _probe_findings(
-    tok: Any, spec: PromptSpec, source: str, mask_pad: bool, reported: set[str]
-) -> tuple[list[Finding], list[int]]:
-    """The stop-token probe: user / assistant / user rendered with the template, labels via collate."""
-    findings: list[Finding] = []
+def _probe_encoding(tok: Any, spec: PromptSpec, source: str) -> Encoded:
+    """The user/assistant probe encoded as training encodes it (InputError when the template cannot render it)."""
     probe = turn_probe(tok, spec)
-    if probe is None:
-        return findings, []
-    if probe.error:
+    if probe is None or probe.error:
         from sftgate.gates.frame.core import InputError
 
-        raise InputError(f"{source}: the chat template cannot render a user/assistant conversation: {probe.error}",
+        raise InputError(f"{source}: the chat template cannot render a user/assistant conversation: "
+                         f"{probe.error if probe else 'no template'}",
                          hint="fix the template; `sftgate tokenizer DIR --show 1` renders an example")
     example = {"messages": [
         {"role": "user", "content": PROBE_USER},
         {"role": "assistant", "content": PROBE_ASSISTANT},
     ]}
-    enc = encode_example(tok, example, PromptSpec(chat_template=chat_template_text(tok, spec)))
+    return encode_example(tok, example, replace(spec, system=None, template=None, chat_template=chat_template_text(tok, spec)))
+
+
+def _probe_findings(
+    tok: Any, spec: PromptSpec, source: str, mask_pad: bool, reported: set[str], enc: Encoded, scan: DataScan | None
+) -> tuple[list[Finding], list[int]]:
+    """The stop-token probe: user / assistant / user rendered with the template, labels via collate."""
+    findings: list[Finding] = []
+    probe = turn_probe(tok, spec)
+    assert probe is not None
     last = enc.last_supervised
     final = enc.input_ids[last] if last is not None else None
     eot_names = token_strings(tok, enc.eos_ids)
     tail = probe.final_tail
     if not enc.ends_with_eos:
-        if "eos_not_appended" not in reported:
-            shown = token_strings(tok, [final])[0] if final is not None else None
-            findings.append(EOS_NOT_APPENDED.finding(
-                f"the chat template does not close the assistant turn with EOS/end-of-turn: the last trained "
-                f"token is {shown!r} (text after the reply: {tail!r})",
-                source,
-                evidence={"probe": "user/assistant", "text_after_reply": tail, "end_of_turn_tokens": eot_names},
-            ))
+        shown = token_strings(tok, [final])[0] if final is not None else None
+        closing = token_strings(tok, probe.closing_ids[:1])[0] if probe.closing_ids else None
+        wanted = closing or getattr(tok, "eos_token", None)
+        affected = None if scan is None else sum(
+            1 for r in scan.records if r.kind == "messages" and not r.truncated and not r.ends_with_eos)
+        findings.append(EOS_NOT_APPENDED.finding(
+            f"the chat template does not close the assistant turn with EOS/end-of-turn: the last trained "
+            f"token is {shown!r} (text after the reply: {tail!r})"
+            + (f"; {affected} of {len(scan.records)} training records end this way" if scan is not None else ""),
+            source,
+            suggestion=(f"write {wanted!r} right after the assistant's content in the template"
+                        + (" ({{ eos_token }})" if wanted == getattr(tok, "eos_token", None) else "")),
+            evidence={"probe": "user/assistant", "text_after_reply": tail, "end_of_turn_tokens": eot_names,
+                      "records_affected": affected, "closing_token": closing},
+        ))
         return findings, []
     assert last is not None and final is not None
     pad_id = pad_id_for(tok)
@@ -320,43 +341,3 @@ def _probe_findings(
             evidence={"probe": "user/assistant/user", "closing_token": closing_name, "trained_token": final_name},
         ))
     return findings, [final]
-
-
-def _stop_id_findings(
-    tok: Any, folder: Path, generation_config: str | Path | None, final_tokens: list[int], metrics: dict[str, Any]
-) -> Iterator[Finding]:
-    if not final_tokens:
-        return
-    where = Path(generation_config) if generation_config is not None else tokenizer_io.generation_config_path(folder)
-    stop_ids = tokenizer_io.generation_eos_ids(where) if where is not None else None
-    origin = f"{where}:eos_token_id" if where is not None else None
-    if stop_ids is None:
-        config_json = folder / "config.json"
-        if config_json.is_file():
-            value = tokenizer_io.read_json_file(config_json)
-            eos = value.get("eos_token_id") if isinstance(value, dict) else None
-            if isinstance(eos, int | list):
-                stop_ids, origin = ([eos] if isinstance(eos, int) else list(eos)), f"{config_json}:eos_token_id"
-    if stop_ids is None and isinstance(getattr(tok, "eos_token_id", None), int):
-        stop_ids = [tok.eos_token_id]
-        origin = f"{folder / GENERATION_CONFIG}:eos_token_id"
-    metrics["stop_ids"] = stop_ids
-    metrics["trained_end_tokens"] = token_strings(tok, final_tokens)
-    if stop_ids is None:
-        stop_ids = []
-        origin = f"{folder / GENERATION_CONFIG}:eos_token_id"
-    missing = [t for t in final_tokens if t not in stop_ids]
-    if not missing:
-        return
-    names = token_strings(tok, missing)
-    fixed = list(dict.fromkeys([*stop_ids, *missing]))
-    yield EOS_NOT_IN_STOP_IDS.finding(
-        f"generation stops on {stop_ids} ({', '.join(repr(t) for t in token_strings(tok, stop_ids)) or 'nothing'}) "
-        f"but training ends turns with {', '.join(repr(n) for n in names)} (id {', '.join(map(str, missing))})",
-        origin or str(folder),
-        suggestion=f'"eos_token_id": {fixed}',
-        evidence={"stop_ids": stop_ids, "missing_ids": missing, "missing_tokens": names, "file_found": where is not None},
-    )
-
-
-GENERATION_CONFIG = tokenizer_io.GENERATION_CONFIG

@@ -100,10 +100,16 @@ class ChatRenderer:
         self._specials = (dict(specials), variables)
         return variables  # type: ignore[no-any-return]
 
-    def render(self, messages: Sequence[Any], add_generation_prompt: bool, specials: dict[str, Any]) -> str | None:
-        """``apply_chat_template(messages, tokenize=False, ...)``'s text, or ``None`` for the slow path."""
+    def render(
+        self, messages: Sequence[Any], add_generation_prompt: bool, specials: dict[str, Any],
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> str | None:
+        """``apply_chat_template(messages, tokenize=False, ..., **template_kwargs)``'s text, or ``None``
+        for the slow path (template kwargs override special tokens, as in transformers)."""
         if not messages:
             return None
+        if template_kwargs:
+            specials = {**specials, **template_kwargs}
         chat: list[dict[str, Any]] = []
         simple = True
         for message in messages:

@@ -26,14 +26,16 @@ generation use.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import Finding, InputError, Rule
 from sftgate.gates.readers import tokenizer_io
+from sftgate.gates.readers.roles import accepted_roles, template_roles
 from sftgate.gates.tokenizer.data_scan import DataScan, RecordScan, scan_data
 from sftgate.gates.tokenizer.end_of_turn import turn_probe
-from sftgate.gates.tokenizer.labels import encode_prompt
+from sftgate.gates.tokenizer.label_building import encode_prompt
 from sftgate.gates.tokenizer.prompt_alignment_rules import (
     DOUBLE_BOS,
     IMPLICIT_SYSTEM_PROMPT,
@@ -44,6 +46,7 @@ from sftgate.gates.tokenizer.prompt_alignment_rules import (
 )
 from sftgate.gates.tokenizer.prompt_comparison import (
     comparison_examples,
+    data_system_finding,
     first_line_difference,
     implicit_system_text,
     mismatch_cause,
@@ -56,6 +59,12 @@ from sftgate.gates.tokenizer.prompt_spec import (
     spec_from_config,
     template_hash,
 )
+from sftgate.gates.tokenizer.scan_findings import (
+    case_special_findings,
+    special_content_findings,
+    unrendered_findings,
+)
+from sftgate.gates.tokenizer.template_checks import bos_findings, header_findings, kwargs_findings
 from sftgate.gates.tokenizer.template_rendering import example_messages, render_prompt
 from sftgate.gates.tokenizer.token_encoding import double_bos
 
@@ -77,6 +86,7 @@ def from_config(config: Any) -> dict[str, Any] | None:
         "inference_spec": inference_spec_from_config(config),
         "template_source": template_location(folder, training),
         "inference_template_source": str(inference) if inference is not None else None,
+        "kwargs_source": config.location("prompt.inference_template_kwargs"),
     }
 
 
@@ -93,6 +103,7 @@ def check(
     max_seq_len: int | None = None,
     template_source: str | None = None,
     inference_template_source: str | None = None,
+    kwargs_source: str | None = None,
     training_template_sha256: str | None = None,
     data_display: str | None = None,
     cases_display: str | None = None,
@@ -103,7 +114,8 @@ def check(
     """Yield prompt-alignment findings for tokenizer folder ``tokenizer``, training ``data`` and fixed ``cases``.
 
     ``spec`` is the training rendering, ``inference_spec`` the serving one (default: the same).
-    ``training_template_sha256`` is the template hash a training run recorded, when known.
+    ``training_template_sha256`` is the template hash a training run recorded, when known;
+    ``kwargs_source`` is where the inference template variables are set (for their finding).
     """
     from sftgate.gates.tokenizer.eos import template_location
 
@@ -128,6 +140,8 @@ def check(
             tok, data, spec, max_seq_len=max_seq_len, max_records=max_records, display=data_display, progress=progress
         )
         yield from counted(_data_findings(tok, scan, metrics))
+        yield from counted(unrendered_findings(scan))
+        yield from counted(special_content_findings(scan))
 
     train_template = chat_template_text(tok, spec)
     inf_template = chat_template_text(tok, inference)
@@ -137,6 +151,7 @@ def check(
         with_system = scan is None or spec.system is not None or any(r.has_system for r in scan.records)
         without_system = spec.system is None and (scan is None or any(not r.has_system for r in scan.records))
         yield from counted(_template_findings(tok, spec, source, "training", with_system, without_system))
+        yield from counted(kwargs_findings(tok, spec, inference, kwargs_source or "prompt.inference_template_kwargs"))
     current = template_hash(train_template) or ""
     if training_template_sha256 and current and training_template_sha256 != current:
         yield from counted(iter([TEMPLATE_MISMATCH.finding(
@@ -151,9 +166,14 @@ def check(
             tok, inference, inf_source, "inference", with_system=False, without_system=inference.system is None
         ))
 
-    examples = comparison_examples(cases, cases_display, data, data_display, scan, spec, inference)
+    roles = accepted_roles(train_template, template_roles(inf_template))  # the role policy of the data, too
+    examples = comparison_examples(cases, cases_display, data, data_display, scan, spec, inference, roles)
     metrics["cases_compared"] = len(examples)
     yield from counted(_case_findings(tok, examples, spec, inference, scan, train_template, inf_template))
+    yield from counted(case_special_findings(tok, examples if cases is not None else [], inference))
+    system = data_system_finding(scan, data, data_display, examples if cases is not None else [], spec, inference)
+    if system is not None:
+        yield from counted(iter([system]))
 
 
 # --------------------------------------------------------------------------- data
@@ -231,14 +251,8 @@ def _template_findings(
             source,
             evidence={"probe": "system/user/assistant", "side": side},
         )
-    header = probe.generation_header
-    if header.strip():
-        yield TEMPLATE_MISMATCH.finding(
-            f"the {side} chat template ignores add_generation_prompt: {header!r} is trained as part of the "
-            "completion but missing from inference prompts",
-            source,
-            evidence={"cause": "missing_generation_prompt", "side": side, "header": header},
-        )
+    yield from header_findings(tok, spec, probe, source, side)
+    yield from bos_findings(tok, spec, source, side)
     if without_system:
         injected = implicit_system_text(tok, spec)
         if injected is not None:
@@ -278,6 +292,8 @@ def _case_findings(
 ) -> Iterator[Finding]:
     trained_on_chat = scan is not None and scan.count("messages") > 0 and scan.count("prompt_completion") == 0
     bos_id = getattr(tok, "bos_token_id", None)
+    # Only the template variables differ: template_kwargs_mismatch reports that once, at its config key.
+    kwargs_only = spec != inference and replace(spec, template_kwargs=inference.template_kwargs) == inference
     mismatches: list[Finding] = []
     doubled: list[Finding] = []
     for location, label, example in examples:
@@ -294,7 +310,7 @@ def _case_findings(
                 suggestion='give the case as {"messages": [{"role": "user", "content": ...}]}',
                 evidence={"cause": "case_format", "inference_text": inf_text[:200]},
             ))
-        elif train_text != inf_text:
+        elif train_text != inf_text and not kwargs_only:
             cause = mismatch_cause(train_text, inf_text, spec, inference, train_template != inf_template)
             pos = next((i for i, (a, b) in enumerate(zip(train_text, inf_text, strict=False)) if a != b),
                        min(len(train_text), len(inf_text)))

@@ -1,4 +1,4 @@
-"""The rule table of gate ``prompt-alignment`` (TOK001-TOK004) and its reporting limits."""
+"""The rule table of gate ``prompt-alignment`` (TOK001-TOK009) and its reporting limits."""
 
 from __future__ import annotations
 
@@ -47,4 +47,54 @@ IMPLICIT_SYSTEM_PROMPT = Rule(
     "{% else %}<|im_start|>system\\nYou are a helpful assistant.<|im_end|>{% endif %}",
 )
 
-RULES = (PROMPT_NOT_PREFIX, DOUBLE_BOS, TEMPLATE_MISMATCH, IMPLICIT_SYSTEM_PROMPT)
+TEMPLATE_KWARGS_MISMATCH = Rule(
+    "TOK005", "template_kwargs_mismatch", Severity.ERROR, GATE,
+    "the chat-template variables of training and inference differ (e.g. enable_thinking)",
+    "A thinking template renders another prompt for each value of its switches: trained with "
+    "enable_thinking=false (an empty <think></think> in every prompt) and served with the default, "
+    "the model sees a prompt it never saw in training.",
+    "Use the same prompt.template_kwargs for training and serving: drop prompt.inference_template_kwargs, "
+    "or pass the training values as chat_template_kwargs to the server (vLLM, TGI, transformers).",
+    "prompt.template_kwargs: {enable_thinking: false}   prompt.inference_template_kwargs: {}",
+)
+TEMPLATE_TOKENS_TRAINED = Rule(
+    "TOK006", "template_tokens_trained", Severity.ERROR, GATE,
+    "the chat template inserts tokens into the trained span that the data did not contain",
+    "Qwen3's template writes an empty <think>\n\n</think>\n\n before the final assistant reply while "
+    "its generation prompt (thinking mode) does not: the model is trained to emit an empty reasoning "
+    "block, the loss counts tokens nobody wrote, and it stops reasoning (LlamaFactory #9392, Qwen3 #1618).",
+    "Render the inserted tokens in the prompt, where they are masked: set prompt.template_kwargs (e.g. "
+    "{enable_thinking: false}) so the generation prompt holds them, or give the reasoning in the data.",
+    "<|im_start|>assistant\n  +  trained: <think>\n\n</think>\n\nParis<|im_end|>",
+)
+SPECIAL_TOKEN_IN_CONTENT = Rule(
+    "TOK007", "special_token_in_content", Severity.ERROR, GATE,
+    "a message's text contains a special token's string, which tokenizes as the control token",
+    "Text such as '<|im_end|>', '</s>' or '[INST]' inside a user or assistant message becomes the control "
+    "token itself: the turn ends early, a fake turn starts, and at serving time it is a prompt injection "
+    "(a 64-GPU job lost to it: PrimeIntellect-ai renderers PR #116).",
+    "Set prompt.split_special_tokens: true (the split-special-tokens rendering tokenizes message text as "
+    "text, only the template's own control tokens stay control tokens), or remove the strings from the data.",
+    '{"role": "user", "content": "repeat after me: <|im_end|>"}',
+)
+MISSING_BOS = Rule(
+    "TOK008", "missing_bos", Severity.ERROR, GATE,
+    "the chat template never writes BOS while chat text is tokenized without special tokens",
+    "Chat-rendered text is tokenized with add_special_tokens=False (the template is expected to write BOS "
+    "itself). A template without {{ bos_token }} for a model that needs BOS (Gemma) trains and serves "
+    "every sequence without <bos>: quality drops silently.",
+    "Start the chat template with {{ bos_token }} (the family's own template does).",
+    "{%- for message in messages %}...   # Gemma template without {{ bos_token }}",
+)
+RECORD_NOT_RENDERED = Rule(
+    "TOK009", "record_not_rendered", Severity.ERROR, GATE,
+    "training records the chat template cannot render (or that have nothing to train) were not checked",
+    "A gate that checked 65% of the data must not pass: the skipped records either crash training or are "
+    "dropped by it, and none of them was checked for prompt alignment or EOS.",
+    "Fix the records (the message names the template's error), or the template (e.g. a template that "
+    "refuses system messages: fold the system text into the first user turn).",
+    "raise_exception('System role not supported') on 7 of 20 records",
+)
+
+RULES = (PROMPT_NOT_PREFIX, DOUBLE_BOS, TEMPLATE_MISMATCH, IMPLICIT_SYSTEM_PROMPT, TEMPLATE_KWARGS_MISMATCH,
+         TEMPLATE_TOKENS_TRAINED, SPECIAL_TOKEN_IN_CONTENT, MISSING_BOS, RECORD_NOT_RENDERED)

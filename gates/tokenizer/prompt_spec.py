@@ -10,10 +10,14 @@ tokenizer's).
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers.textfile import read_text
 
 # Distinctive probe texts: plain ASCII words no template contains, so they are easy to find.
@@ -27,13 +31,47 @@ class RenderError(ValueError):
     """An example that cannot be rendered (unknown format, no chat template, a template error)."""
 
 
+# Variables the renderer sets itself: a template kwarg may not take their names.
+RESERVED_TEMPLATE_VARIABLES = frozenset({"messages", "tools", "documents", "add_generation_prompt"})
+
+
 @dataclass(frozen=True)
 class PromptSpec:
-    """How prompts are rendered: a system prompt, a ``{prompt}`` template, a chat-template override."""
+    """How prompts are rendered: a system prompt, a ``{prompt}`` template, a chat-template override,
+    the variables the chat template reads (``template_kwargs``, as ``(name, JSON text)`` pairs so the
+    spec stays hashable; :attr:`kwargs` gives them as a dict) and the split-special-tokens rendering
+    (``split_special_tokens``: a control token's string inside message text is tokenized as text)."""
 
     system: str | None = None
     template: str | None = None
     chat_template: str | None = None
+    template_kwargs: tuple[tuple[str, str], ...] = ()
+    split_special_tokens: bool = False
+    turns: str = "all"  # which assistant turns of a conversation the labels train: "all" or "last" (train.turns)
+
+    @cached_property
+    def kwargs(self) -> dict[str, Any]:
+        """The template variables, e.g. ``{"enable_thinking": False}`` (empty when none)."""
+        return {name: json.loads(text) for name, text in self.template_kwargs}
+
+
+def kwargs_items(mapping: Mapping[str, Any] | None, where: str = "template kwargs") -> tuple[tuple[str, str], ...]:
+    """``PromptSpec.template_kwargs`` of a mapping: sorted ``(name, JSON text)``; InputError for a
+    reserved or non-identifier name or a value that is not JSON."""
+    if not mapping:
+        return ()
+    items = []
+    for name, value in mapping.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_TEMPLATE_VARIABLES:
+            raise InputError(
+                f"{where}: {name!r} cannot be a template variable",
+                hint=f"use a Jinja identifier other than {', '.join(sorted(RESERVED_TEMPLATE_VARIABLES))}",
+            )
+        try:
+            items.append((name, json.dumps(value, sort_keys=True, allow_nan=False)))
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: {name} = {value!r} is not a JSON value") from None
+    return tuple(sorted(items))
 
 
 # --------------------------------------------------------------------------- config
@@ -45,17 +83,26 @@ def spec_from_config(config: Any) -> PromptSpec:
         system=config.get("prompt.system"),
         template=config.get("prompt.template"),
         chat_template=_read_template(config, "prompt.chat_template"),
+        template_kwargs=kwargs_items(config.get("prompt.template_kwargs"), config.location("prompt.template_kwargs")),
+        split_special_tokens=bool(config.get("prompt.split_special_tokens")),
+        turns=config.get("train.turns") or "all",
     )
 
 
 def inference_spec_from_config(config: Any) -> PromptSpec:
-    """The spec the serving side uses: ``prompt.inference_system`` / ``prompt.inference_chat_template``
-    when the config sets them (``inference_system: null`` means no system prompt), else training's."""
+    """The spec the serving side uses: ``prompt.inference_system`` / ``prompt.inference_chat_template`` /
+    ``prompt.inference_template_kwargs`` when the config sets them (``inference_system: null`` means no
+    system prompt), else training's."""
     train = spec_from_config(config)
     section = config.get("prompt") or {}
     system = section.get("inference_system", train.system)  # an explicit null: no system prompt
     chat = _read_template(config, "prompt.inference_chat_template")
-    return PromptSpec(system=system, template=train.template, chat_template=chat if chat is not None else train.chat_template)
+    kwargs = train.template_kwargs
+    if "inference_template_kwargs" in section:
+        where = config.location("prompt.inference_template_kwargs")
+        kwargs = kwargs_items(section.get("inference_template_kwargs"), where)
+    return PromptSpec(system=system, template=train.template, chat_template=chat if chat is not None else train.chat_template,
+                      template_kwargs=kwargs, split_special_tokens=train.split_special_tokens)
 
 
 def _read_template(config: Any, key: str) -> str | None:

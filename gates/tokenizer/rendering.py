@@ -28,7 +28,7 @@ Where it lives (this module gathers the entry points; import the rest from its h
 :mod:`~sftgate.gates.tokenizer.prompt_spec` (:class:`PromptSpec`, config, template text and hash),
 :mod:`~sftgate.gates.tokenizer.template_rendering` (texts), :mod:`~sftgate.gates.tokenizer.fast_render`
 (the fast chat-template path), :mod:`~sftgate.gates.tokenizer.token_encoding` (token ids, report helpers),
-:mod:`~sftgate.gates.tokenizer.end_of_turn` (template probes), :mod:`~sftgate.gates.tokenizer.labels`
+:mod:`~sftgate.gates.tokenizer.end_of_turn` (template probes), :mod:`~sftgate.gates.tokenizer.label_building`
 (labels, collate) and :mod:`~sftgate.gates.tokenizer.data_scan` (the scan of a training file).
 
 transformers is never imported here: the functions take a tokenizer object.
@@ -37,7 +37,7 @@ transformers is never imported here: the functions take a tokenizer object.
 from __future__ import annotations
 
 from sftgate.gates.tokenizer.end_of_turn import end_of_turn_ids
-from sftgate.gates.tokenizer.labels import (
+from sftgate.gates.tokenizer.label_building import (
     COLLATORS,
     IGNORE_INDEX,
     Encoded,

@@ -9,7 +9,7 @@
   ``PromptSpec.template`` (:func:`format_prompt`). ``prompt``/``completion`` given as message
   lists are treated as ``messages``.
 
-Texts only: tokenization and labels are :mod:`sftgate.gates.tokenizer.labels`.
+Texts only: tokenization and labels are :mod:`sftgate.gates.tokenizer.label_building`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from sftgate.gates.tokenizer.fast_render import chat_renderer
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError, chat_template_text
+from sftgate.gates.tokenizer.special_content import mark_control_strings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Texts:
     append_eos: bool
     has_system: bool
     completion: str | None = None
+    # Earlier assistant turns the labels train (``PromptSpec.turns == "all"``): for each, the
+    # conversation before it with the generation prompt, the conversation through it, its text.
+    turns: tuple[tuple[str, str, str], ...] = ()
 
 
 def example_messages(example: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -102,28 +106,44 @@ def _render_messages(tokenizer: Any, messages: list[dict[str, Any]], spec: Promp
             raise RenderError("the conversation has only an assistant turn, no prompt")
         prompt = apply_template(tokenizer, prompt_msgs, spec, add_generation_prompt=True)
         full = apply_template(tokenizer, msgs, spec, add_generation_prompt=False)
-        return Texts(prompt, full, False, False, has_system, completion if isinstance(completion, str) else None)
+        return Texts(prompt, full, False, False, has_system, completion if isinstance(completion, str) else None,
+                     _earlier_turns(tokenizer, msgs, spec) if spec.turns != "last" else ())
     prompt = apply_template(tokenizer, msgs, spec, add_generation_prompt=True)
     return Texts(prompt, None, False, False, has_system)
 
 
+def _earlier_turns(tokenizer: Any, msgs: list[dict[str, Any]], spec: PromptSpec) -> tuple[tuple[str, str, str], ...]:
+    """``(prompt, through, text)`` of every assistant turn before the last (none for one turn)."""
+    return tuple(
+        (apply_template(tokenizer, msgs[:i], spec, add_generation_prompt=True),
+         apply_template(tokenizer, msgs[:i + 1], spec, add_generation_prompt=False),
+         str(msgs[i].get("content") or ""))
+        for i in range(1, len(msgs) - 1) if msgs[i].get("role") == "assistant"
+    )
+
+
 def apply_template(tokenizer: Any, messages: list[dict[str, Any]], spec: PromptSpec, *, add_generation_prompt: bool) -> str:
-    """Render ``messages`` to text with the chat template of ``spec`` (transformers' own renderer)."""
+    """Render ``messages`` to text with the chat template of ``spec`` (transformers' own renderer), with
+    ``spec.kwargs`` as template variables; under ``spec.split_special_tokens`` the control-token strings
+    of the messages are marked (:func:`mark_control_strings`) so that they encode as text."""
     template = chat_template_text(tokenizer, spec)
     if template is None:
         raise RenderError(
             "the tokenizer has no chat template for messages data "
             "(add chat_template.jinja to the tokenizer folder or set prompt.chat_template)"
         )
+    kwargs = spec.kwargs
+    if spec.split_special_tokens:
+        messages = mark_control_strings(tokenizer, template, messages)
     renderer = chat_renderer(tokenizer, template)
     if renderer is not None:
-        fast = renderer.render(messages, add_generation_prompt, tokenizer.special_tokens_map)
+        fast = renderer.render(messages, add_generation_prompt, tokenizer.special_tokens_map, kwargs)
         if fast is not None:
             return fast
     # The slow path: anything the fast renderer does not take, and every error (same messages).
     try:
         text = tokenizer.apply_chat_template(
-            messages, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt
+            messages, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt, **kwargs
         )
     except Exception as exc:  # jinja2 TemplateError, raise_exception(), a template bug
         raise RenderError(f"the chat template failed: {type(exc).__name__}: {exc}") from exc

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sftgate.gates.tokenizer.special_content import encode_marked, is_marked
+
 
 def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
     """``tokenizer(texts, add_special_tokens=...)["input_ids"]``, batched.
@@ -21,6 +23,8 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool)
     """
     if not texts:
         return []
+    if any(is_marked(t) for t in texts):  # the split-special-tokens rendering (prompt.split_special_tokens)
+        return encode_marked(tokenizer, list(texts), add_special_tokens)
     backend = _backend(tokenizer)
     if backend is not None:
         return [e.ids for e in backend.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)]

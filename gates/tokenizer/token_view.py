@@ -1,7 +1,8 @@
 """The token view (``sftgate tokenizer DIR --data TRAIN.jsonl --show K``).
 
 For K training examples, every token with its id and whether the loss trains it, after the
-runner's own label construction and the configured collator: the thing to reach for when
+runner's own label construction and the configured collator (every trained assistant turn and its
+end-of-turn token marked): the thing to reach for when
 ``eos_masked`` or ``prompt_not_prefix`` fires (axolotl's ``preprocess --debug`` is the anchor).
 Coloured on a TTY (trained green, masked grey, EOS bold; a masked EOS red), plain otherwise::
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.tokenizer.labels import IGNORE_INDEX, Encoded, collate, encode_example, pad_id_for
+from sftgate.gates.tokenizer.label_building import IGNORE_INDEX, Encoded, collate, encode_example, pad_id_for
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError
 from sftgate.gates.tokenizer.template_rendering import example_messages
 from sftgate.gates.tokenizer.token_encoding import token_strings
@@ -59,7 +60,7 @@ def format_encoded(
     else:
         state = "trained" if ids[last] in eos else "trained, not EOS"
         ending = f"ends with {texts[last]!r} ({state})"
-    masked_eos = [i for i, t in enumerate(ids) if t in eos and i >= encoded.prompt_len and labels[i] == IGNORE_INDEX]
+    masked_eos = [i for i, t in enumerate(ids) if t in eos and encoded.in_completion(i) and labels[i] == IGNORE_INDEX]
     if masked_eos:
         ending += f"; EOS masked at {', '.join(map(str, masked_eos[:5]))}"
     if encoded.truncated:
@@ -69,6 +70,7 @@ def format_encoded(
         f"{head}{len(ids)} tokens: {len(ids) - trained} masked, {trained} trained, {ending}",
         f"  {'#':>5}  {'id':>7}  {'label':<8} token (decoded text when it differs)",
     ]
+    turn_starts = {start: n for n, (start, _) in enumerate(encoded.turn_spans, 1)}
     skip_from = skip_to = -1
     if max_tokens is not None and len(ids) > max_tokens:
         tail = int(max_tokens * _TAIL)
@@ -79,7 +81,7 @@ def format_encoded(
                 lines.append(_paint(f"  {'…':>5}  {skip_to - skip_from} tokens not shown (--max-tokens)", GREY, color=color))
             continue
         is_trained = labels[i] != IGNORE_INDEX
-        is_eos = ids[i] in eos and i >= encoded.prompt_len
+        is_eos = ids[i] in eos and encoded.in_completion(i)
         label = "TRAINED" if is_trained else "masked"
         note = ""
         codes: tuple[str, ...] = (GREEN,) if is_trained else (GREY,)
@@ -88,6 +90,8 @@ def format_encoded(
             codes = (GREEN, BOLD) if is_trained else (RED, BOLD)
         if i == encoded.prompt_len and i > 0:
             lines.append(_paint(f"  {'':>5}  -- completion starts (prompt: {encoded.prompt_len} tokens) --", GREY, color=color))
+        elif i in turn_starts:
+            lines.append(_paint(f"  {'':>5}  -- assistant turn {turn_starts[i]} starts --", GREY, color=color))
         shown = repr(pieces[i]) if pieces[i] == texts[i] else f"{pieces[i]!r} {texts[i]!r}"
         lines.append(_paint(f"  {i:>5}  {ids[i]:>7}  {label:<8} {shown}{note}", *codes, color=color))
     return "\n".join(lines) + "\n"

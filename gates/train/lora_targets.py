@@ -17,7 +17,10 @@ Rules:
   the vision/audio tower or the projector; LoRA for text SFT goes on the language model only, and
   the suggestion is a regular expression restricted to it;
 - ``LORA004 no_target_modules``: no ``lora.target_modules`` and peft has no default for this
-  architecture.
+  architecture;
+- ``LORA005 experts_not_adapted`` (warning): on a mixture-of-experts model nothing adapts an expert;
+  the metrics give the trainable share per module type (:mod:`sftgate.gates.train.trainable_share`).
+  ``lora.target_parameters`` entries (peft's LoRA on fused expert parameters) are checked to exist.
 
 ::
 
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import Finding, GateSkipped, InputError, Rule, Severity
+from sftgate.gates.train.trainable_share import EXPERTS_NOT_ADAPTED, matched_parameters, moe_findings
 
 GATE = "lora-targets"
 ALL_LINEAR = "all-linear"
@@ -76,7 +80,7 @@ NO_TARGETS = _rule(
     "Set lora.target_modules (e.g. all-linear, or the attention projections).",
     "lora.target_modules unset for model_type 'my_arch'",
 )
-RULES = (UNKNOWN_TARGET, NOT_ADAPTABLE, VISION_TOWER, NO_TARGETS)
+RULES = (UNKNOWN_TARGET, NOT_ADAPTABLE, VISION_TOWER, NO_TARGETS, EXPERTS_NOT_ADAPTED)
 
 
 # --------------------------------------------------------------------------- model on meta
@@ -185,9 +189,13 @@ def check(
     model_dir: str | os.PathLike[str],
     target_modules: list[str] | str | None,
     location: str = "lora.target_modules",
+    rank: int = 8,
+    target_parameters: list[str] | None = None,
+    modules_to_save: list[str] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> Iterator[Finding]:
-    """Check ``target_modules`` against the modules of the model in ``model_dir`` (meta device)."""
+    """Check ``target_modules`` (and ``target_parameters``) against the model in ``model_dir``
+    (meta device); ``rank`` and ``modules_to_save`` size the trainable share per module type."""
     config, model = meta_model(model_dir)
     kinds = _linear_kinds()
     modules = dict(model.named_modules())
@@ -270,6 +278,14 @@ def check(
             )
     if metrics is not None:
         metrics["targeted_modules"] = len(targeted)
+    parameters = []
+    for entry, found in matched_parameters(model, list(target_parameters or [])).items():
+        if not found:
+            yield UNKNOWN_TARGET.finding(f"target_parameters entry {entry!r} matches no parameter of the model",
+                                         location, evidence={"entry": entry})
+        parameters.extend(found)
+    saved = {n for n in names if any(_matches(str(e), n, False) for e in modules_to_save or [])}
+    yield from moe_findings(config, model, modules, targeted, rank, parameters, saved, location, metrics)
 
 
 def _embedding_kinds() -> tuple[type, ...]:
@@ -302,6 +318,9 @@ def from_config(config: Any) -> dict[str, Any] | None:
     return {
         "model_dir": folder,
         "target_modules": config.get("lora.target_modules"),
+        "rank": int(config.get("lora.r") or 8),
+        "target_parameters": config.get("lora.target_parameters"),
+        "modules_to_save": config.get("lora.modules_to_save"),
         "location": config.location("lora.target_modules") if config.get("lora.target_modules") is not None
         else config.location("lora"),
     }

@@ -51,7 +51,7 @@ def build_tiny_model(
 
     from sftgate.gates.readers.tokenizer_io import load_tokenizer
     from sftgate.gates.tokenizer.rendering import end_of_turn_ids
-    from sftgate.runners.pipeline.release import replace_dir, temp_dir_for
+    from sftgate.runners.pipeline.folder_swap import replace_dir, temp_dir_for
 
     if hidden_size % heads:
         raise ValueError(f"hidden_size {hidden_size} is not a multiple of heads {heads}")

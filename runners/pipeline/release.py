@@ -10,10 +10,14 @@ previous complete release or the new complete one:
 - a full disk or any write error: the temp folder is removed, the previous release is untouched;
 - a killed process: the previous release is untouched; the next ``promote`` removes the stale temp
   folder (and restores the previous release if the kill fell between the two renames of the
-  fallback swap on a filesystem without ``renameat2(RENAME_EXCHANGE)``).
+  fallback swap on a filesystem without ``renameat2(RENAME_EXCHANGE)``);
+- a release folder sftgate did not make, or one that holds the source, the config or the data:
+  refused before anything is written (exit 2, :func:`~sftgate.runners.pipeline.folder_swap.ensure_replaceable`).
 
-The atomic folder swap it uses (``temp_dir_for``, ``replace_dir``, ``recover``) also writes the
-adapter and the merged model.
+Only the regular files of the one walk of the source (:mod:`sftgate.gates.readers.model_folder`)
+are copied, each opened without following links; a source with a symlink, a special file, or a
+file the release allow-list refuses is not promoted (the artifacts rules, pointing at the source).
+The atomic folder swap is :mod:`sftgate.runners.pipeline.folder_swap`.
 
 Example::
 
@@ -24,18 +28,13 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
-import re
-import secrets
-import shutil
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,21 @@ from typing import Any
 from sftgate.gates import __version__
 from sftgate.gates.frame.core import Finding, GateResult, InputError, Stage, Status
 from sftgate.gates.frame.report import Report
+from sftgate.gates.merge.artifacts import content_findings
+from sftgate.gates.readers.model_folder import FolderListing, list_model_folder
 from sftgate.gates.release import release as release_gate
+from sftgate.runners.pipeline.folder_swap import (
+    Protected,
+    ensure_replaceable,
+    fsync_dir,
+    recover,
+    remove_owned,
+    replace_dir,
+    temp_dir_for,
+)
 
 GATE = "release"
 CHUNK = 1 << 20
-_TMP_TAG = ".promote-"
-_OLD_TAG = ".previous-"
 
 
 # --------------------------------------------------------------------------- promote
@@ -85,6 +93,7 @@ def promote(
     extra_manifest: dict[str, Any] | None = None,
     profile: str = "transformers",
     require_pinned_revision: bool = True,
+    protected: Iterable[Protected] = (),
 ) -> GateResult:
     """Promote ``source_dir`` to ``release_dir`` when every gate of ``report`` passed.
 
@@ -92,6 +101,7 @@ def promote(
     holds the new model and its manifest; ``fail`` when a gate blocks (nothing written);
     ``error`` when writing failed (nothing promoted, previous release untouched, exit 2).
     ``extra_manifest`` keys (e.g. ``base_model``, ``provenance``) are added to the manifest.
+    ``protected``: ``(path, what)`` pairs the release folder must not be or hold (the config, the data).
     """
     start = time.perf_counter()
     src, dst = Path(source_dir), Path(release_dir)
@@ -103,18 +113,24 @@ def promote(
 
     if not src.is_dir():
         raise InputError(f"{src}: model folder to promote not found", hint="promote the merged model or adapter folder")
-    if dst.resolve() == src.resolve() or dst.resolve() in src.resolve().parents:
-        raise InputError(f"{dst}: the release folder must not be the source folder or contain it")
+    if src.resolve() in dst.resolve().parents:
+        raise InputError(f"{dst}: the release folder must not be inside the folder it promotes ({src})",
+                         hint="put the release beside the merged model, e.g. run/release")
+    recover(dst)
+    ensure_replaceable(dst, protected=[(src, "the model folder being promoted"), *protected])
     findings = list(blocking_findings(report))
     if findings:
         return result(Status.FAIL, findings, f"nothing promoted: a gate blocks; {_previous(dst)}")
+    listing = list_model_folder(src)
+    unsafe = [f for f in content_findings(listing) if f.is_error]
+    if unsafe:
+        return result(Status.FAIL, unsafe, f"nothing promoted: the source holds files a release may not; {_previous(dst)}")
 
-    recover(dst)
     tmp = temp_dir_for(dst)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
-        files = _copy_tree(src, tmp)
+        files = _copy_tree(listing, tmp)
         manifest = build_manifest(files, report, extra_manifest, source=src)
         _write_manifest(tmp, manifest)
         verify_metrics: dict[str, Any] = {}
@@ -126,12 +142,12 @@ def promote(
         problems = [_relocate(f, tmp, src) for f in problems]
         metrics.update(files=len(files), bytes=sum(e["bytes"] for e in files.values()))
         if any(f.is_error for f in problems):
-            _remove(tmp)
+            remove_owned(tmp)
             return result(Status.FAIL, problems, f"nothing promoted: the release gate failed; {_previous(dst)}")
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         replace_dir(tmp, dst)
     except OSError as exc:
-        _remove(tmp)
+        remove_owned(tmp)
         why = os.strerror(exc.errno) if exc.errno else str(exc)
         where = f" ({exc.filename})" if exc.filename else ""
         return result(
@@ -140,7 +156,7 @@ def promote(
             exit_code=2,
         )
     except BaseException:
-        _remove(tmp)
+        remove_owned(tmp)
         raise
     metrics["manifest_sha256"] = release_gate.sha256_file(dst / release_gate.MANIFEST_NAME)
     return result(Status.PASS, problems)
@@ -172,21 +188,32 @@ def build_manifest(
     return manifest
 
 
-def _copy_tree(src: Path, dst: Path) -> dict[str, dict[str, Any]]:
-    """Copy every file (symlinks followed, as in a Hub cache snapshot), hashing while copying."""
+def _copy_tree(listing: FolderListing, dst: Path) -> dict[str, dict[str, Any]]:
+    """Copy the regular files of ``listing`` (never a link: they are refused before), hashing while copying."""
     files: dict[str, dict[str, Any]] = {}
-    for rel in release_gate.release_files(src):
+    for rel in listing.files:
+        if rel == release_gate.MANIFEST_NAME:
+            continue  # a new manifest is written
         target = dst / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        size, digest = _copy_file(src / rel, target)
+        size, digest = _copy_file(listing.path(rel), target)
         files[rel] = {"bytes": size, "sha256": digest}
     return files
+
+
+def _open_regular(path: Path) -> Any:
+    """Open ``path`` for reading without following a link, and only if it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is no longer a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def _copy_file(src: Path, dst: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    with open(src, "rb") as reader, open(dst, "xb") as writer:
+    with _open_regular(src) as reader, open(dst, "xb") as writer:
         while chunk := reader.read(CHUNK):
             digest.update(chunk)
             writer.write(chunk)
@@ -216,114 +243,4 @@ def _previous(dst: Path) -> str:
     return f"the previous release at {dst} is untouched" if dst.exists() else f"{dst} was not created"
 
 
-# --------------------------------------------------------------------------- atomic folder swap
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def temp_dir_for(target: str | os.PathLike[str]) -> Path:
-    """A hidden sibling path of ``target`` for writing its next version (not created here).
-
-    Its name carries this process id, so :func:`recover` can tell a live writer from a killed one.
-    """
-    dst = Path(target)
-    return dst.parent / f".{dst.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Make the complete folder ``new`` appear at ``target``; readers never see a partial folder.
-
-    A missing ``target`` is one rename. An existing one is swapped atomically where the kernel and
-    filesystem support it; elsewhere it is moved aside, ``new`` renamed in, and the old one put
-    back if that fails (``recover`` finishes the job after a kill between the two renames).
-    The old contents are deleted afterwards. ``new`` and ``target`` must be on one filesystem.
-    """
-    new_p, dst = Path(new), Path(target)
-    if not dst.exists():
-        os.rename(new_p, dst)
-        _fsync_dir(dst.parent)
-        return
-    if _exchange(new_p, dst):
-        _fsync_dir(dst.parent)
-        _remove(new_p)  # now holds the previous contents
-        return
-    backup = dst.parent / f".{dst.name}{_OLD_TAG}{os.getpid()}-{secrets.token_hex(4)}"
-    os.rename(dst, backup)
-    try:
-        os.rename(new_p, dst)
-    except BaseException:
-        os.rename(backup, dst)
-        raise
-    _fsync_dir(dst.parent)
-    _remove(backup)
-
-
-def recover(target: str | os.PathLike[str]) -> list[str]:
-    """Repair what a killed promotion or merge left next to ``target``; returns what it did.
-
-    Restores the previous folder when a kill fell between the two renames of the fallback swap,
-    and removes stale temp folders of processes that no longer run.
-    """
-    dst = Path(target)
-    done: list[str] = []
-    if not dst.parent.is_dir():
-        return done
-    pattern = re.compile(rf"^\.{re.escape(dst.name)}({re.escape(_TMP_TAG)}|{re.escape(_OLD_TAG)})(\d+)-[0-9a-f]+$")
-    leftovers = []
-    for entry in dst.parent.iterdir():
-        m = pattern.match(entry.name)
-        if m and entry.is_dir() and not _alive(int(m.group(2))):
-            leftovers.append((m.group(1), entry))
-    backups = sorted((p for tag, p in leftovers if tag == _OLD_TAG), key=lambda p: p.stat().st_mtime)
-    if not dst.exists() and backups:
-        os.rename(backups[-1], dst)
-        done.append(f"restored {dst} from {backups[-1].name}")
-        backups = backups[:-1]
-    for _, path in leftovers:
-        if path.exists() and path != dst:
-            _remove(path)
-            done.append(f"removed stale {path.name}")
-    return done
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(path)
+__all__ = ["blocking_findings", "build_manifest", "promote", "recover", "replace_dir", "temp_dir_for"]

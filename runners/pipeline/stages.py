@@ -208,11 +208,12 @@ def _error(name: str, stage: Stage, exc: SftgateError) -> GateResult:
 def _cases_and_schema(ctx: Context) -> tuple[Any, Any]:
     from sftgate.gates.adapter.output_schema import OutputSchema
     from sftgate.gates.readers.cases import load_cases
+    from sftgate.gates.readers.roles import roles_from_config
 
     cfg = ctx.config
     cases_path = cfg.require_file("data.cases")
     schema_path = cfg.require_file("data.output_schema")
-    cases = load_cases(cases_path) if cases_path is not None else None
+    cases = load_cases(cases_path, roles=roles_from_config(cfg)) if cases_path is not None else None
     schema = OutputSchema.load(schema_path, exact_keys=bool(cfg.get("data.exact_keys"))) if schema_path else None
     return cases, schema
 

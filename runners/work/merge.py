@@ -1,8 +1,10 @@
 """Merge a LoRA adapter into its full-precision base, and the merge stage with its gates.
 
 ``merge_adapter`` loads the base (never a quantized one: merging into 4-bit or 8-bit weights rounds
-the update away), applies the adapter with peft, ``merge_and_unload``s it and saves, into a hidden
-temp folder that is then renamed into place (a killed merge never leaves a half-written model):
+the update away) in the base's own dtype unless told otherwise (a bf16 base merges and saves as
+bf16, not as an fp32 model twice its size), applies the adapter with peft, ``merge_and_unload``s it
+and saves, into a hidden temp folder that is then renamed into place (a killed merge never leaves a
+half-written model):
 
 - the weights as safetensors, and ``config.json``;
 - the tokenizer files and the chat template (``chat_template.jinja``);
@@ -10,7 +12,8 @@ temp folder that is then renamed into place (a killed merge never leaves a half-
   template's end-of-turn token (``<|im_end|>``, ``<|eot_id|>``...), so generation stops there.
 
 ``merge_stage`` runs it for a config and adds the merge stage's gates to a report:
-``merge-equivalence`` (merged vs base + adapter on the fixed cases) and ``artifacts``.
+``merge-equivalence`` (merged vs base + adapter on the fixed cases), ``artifacts`` and
+``merge-dtype`` (the merged tensors keep the base's dtype and size).
 
 Examples::
 
@@ -31,7 +34,7 @@ from typing import Any
 from sftgate.gates.frame.core import InputError, Stage
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report
-from sftgate.runners.pipeline.release import recover, replace_dir, temp_dir_for
+from sftgate.runners.pipeline.folder_swap import recover, replace_dir, temp_dir_for
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tekken.json")
@@ -42,7 +45,7 @@ def merge_adapter(
     adapter_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    dtype: str = "float32",
+    dtype: str | None = None,
     revision: str | None = None,
     tokenizer_dir: str | os.PathLike[str] | None = None,
     chat_template: str | None = None,
@@ -50,7 +53,9 @@ def merge_adapter(
 ) -> Path:
     """Merge ``adapter_dir`` into ``base_dir`` and save a complete model folder at ``out_dir``.
 
-    ``base_dir`` is a local folder (or a Hub ID, with ``revision``). The tokenizer comes from
+    ``base_dir`` is a local folder (or a Hub ID, with ``revision``). ``dtype`` (``float32``,
+    ``bfloat16``, ``float16``) is the dtype of the merge and of the saved weights; ``None`` or
+    ``auto``: the base's own (:func:`base_dtype`). The tokenizer comes from
     ``tokenizer_dir``, else the adapter folder when it holds one, else the base. ``chat_template``
     (Jinja text) overrides the tokenizer's, as ``prompt.chat_template`` does in training.
     Raises :class:`InputError` for a missing folder, a quantized base or an adapter that does not fit.
@@ -61,7 +66,7 @@ def merge_adapter(
 
     from sftgate.gates.merge.merge_equivalence import quiet_loading
 
-    if dtype not in DTYPES:
+    if dtype is not None and dtype not in DTYPES:
         raise InputError(f"unknown dtype {dtype!r}", hint=f"one of: {', '.join(DTYPES)}")
     base = str(base_dir)
     adapter, out = Path(adapter_dir), Path(out_dir)
@@ -86,7 +91,7 @@ def merge_adapter(
             hint="merge onto the full-precision (fp32/bf16) base the adapter was trained from; "
                  "keep serving the adapter on the quantized base otherwise",
         )
-    torch_dtype: Any = "auto" if dtype == "auto" else getattr(torch, dtype)
+    torch_dtype: Any = getattr(torch, dtype if dtype not in (None, "auto") else base_dtype(base, config))
     try:
         with quiet_loading(progress):
             model = AutoModelForCausalLM.from_pretrained(base, revision=revision, dtype=torch_dtype,
@@ -128,6 +133,25 @@ def merge_adapter(
     return out
 
 
+def base_dtype(base: str | os.PathLike[str], config: Any = None) -> str:
+    """The base's dtype: ``config.json``'s ``dtype``, else the dtype most of its safetensors bytes
+    are in, else ``float32`` (``float32``, ``bfloat16`` or ``float16``)."""
+    value = getattr(config, "dtype", None) if config is not None else None
+    name = str(value).replace("torch.", "") if value is not None else None
+    if name in DTYPES and name != "auto":
+        return name
+    if Path(base).is_dir():
+        from sftgate.gates.readers.safetensors_rows import TORCH_NAMES, WeightFiles
+
+        try:
+            found = TORCH_NAMES.get(WeightFiles.open(base).float_dtype() or "")
+        except InputError:
+            found = None
+        if found in DTYPES:
+            return str(found)
+    return "float32"
+
+
 def stop_ids(tokenizer: Any, existing: Any = None) -> list[int]:
     """EOS ids for generation: those already configured, the tokenizer's EOS and the template's end of turn."""
     ids: list[int] = []
@@ -153,7 +177,11 @@ def _write_generation_config(model: Any, tokenizer: Any, folder: Path) -> None:
     bos = getattr(tokenizer, "bos_token_id", None)
     if bos is not None and gen.bos_token_id is None:
         gen.bos_token_id = bos
-    gen.save_pretrained(folder)
+    try:
+        gen.save_pretrained(folder)
+    except ValueError as exc:  # save_pretrained validates strictly: the base's file holds a conflict
+        raise InputError(f"the base's generation_config.json cannot be saved ({' '.join(str(exc).split())[:300]})",
+                         hint="`sftgate rules invalid_generation_config` (sftgate check reports it before training)") from None
 
 
 def drop_pickles(folder: Path) -> None:
@@ -234,18 +262,19 @@ def merge_stage(
 ) -> Path:
     """Merge for config ``cfg`` and add the merge stage's gates to ``report``; returns the merged folder.
 
-    The gates: ``merge-equivalence`` on the config's fixed cases (``data.cases``) and ``artifacts``
-    (transformers profile). ``gates.skip`` in the config skips a gate (optional skip, reported).
+    The gates: ``merge-equivalence`` on the config's fixed cases (``data.cases``), ``artifacts``
+    (transformers profile) and ``merge-dtype``. ``dtype`` (else ``model.dtype``, else the base's own)
+    is the dtype of the merge. ``gates.skip`` in the config skips a gate (optional skip, reported).
     """
-    from sftgate.gates.merge import artifacts, merge_equivalence
+    from sftgate.gates.merge import artifacts, merge_dtype, merge_equivalence
 
     base, revision = resolve_base(cfg)
     adapter_dir = resolve_adapter(cfg, adapter)
     merged_dir = Path(out) if out is not None else default_merged_dir(cfg, adapter_dir)
-    dtype = dtype or _config_dtype(cfg)
+    dtype = dtype or _config_dtype(cfg) or (base_dtype(base) if Path(base).is_dir() else None)
     spec = _prompt_spec(cfg)
     if say:
-        say(f"merging {adapter_dir} into {base} ({dtype}) -> {merged_dir}")
+        say(f"merging {adapter_dir} into {base} ({dtype or 'the base dtype'}) -> {merged_dir}")
     merge_adapter(base, adapter_dir, merged_dir, dtype=dtype, revision=revision,
                   tokenizer_dir=_tokenizer_dir(cfg), chat_template=getattr(spec, "chat_template", None),
                   progress=progress)
@@ -267,13 +296,29 @@ def merge_stage(
         report.add(skipped(name, Stage.MERGE, "skipped by gates.skip in the config", required=False))
     else:
         report.add(run_gate(name, Stage.MERGE, artifacts.check, fail_fast=fail_fast, model_dir=merged_dir))
+    name = merge_dtype.GATE
+    base_weights = Path(base) if Path(base).is_dir() else _cached_base(cfg)
+    if name in skip:
+        report.add(skipped(name, Stage.MERGE, "skipped by gates.skip in the config", required=False))
+    elif base_weights is None:
+        report.add(skipped(name, Stage.MERGE, f"the weights of {base} are not in a local folder", required=False))
+    else:
+        report.add(run_gate(name, Stage.MERGE, merge_dtype.check, fail_fast=fail_fast, base=base_weights,
+                            merged=merged_dir, expected_dtype=dtype))
     report.artifacts["merged"] = str(merged_dir)
     return merged_dir
 
 
-def _config_dtype(cfg: Any) -> str:
-    value = cfg.get("model.dtype") or "float32"
-    return "float32" if value == "auto" else str(value)
+def _config_dtype(cfg: Any) -> str | None:
+    """``model.dtype`` when it names one; ``auto`` or unset: the base's own (None)."""
+    value = cfg.get("model.dtype")
+    return None if value in (None, "auto") else str(value)
+
+
+def _cached_base(cfg: Any) -> Path | None:
+    from sftgate.gates.readers.model_files import weights_dir_from_config
+
+    return weights_dir_from_config(cfg)
 
 
 def _tokenizer_dir(cfg: Any) -> Path | None:

@@ -53,16 +53,30 @@ def load_model(model_dir: str | os.PathLike[str], dtype: str, *, revision: str |
 
 
 def wrap_lora(model: Any, settings: TrainSettings, *, base_id: str | None = None) -> Any:
-    """``get_peft_model`` with the settings' LoRA hyperparameters (``all-linear`` by default)."""
+    """``get_peft_model`` with the settings' LoRA hyperparameters (``all-linear`` by default).
+
+    ``modules_to_save``, ``trainable_token_indices`` and ``target_parameters`` pass through to peft
+    (copies: peft edits them); on a model with tied embeddings peft keeps the trained embedding and
+    lm_head one tensor (``ensure_weight_tying``, peft >= 0.18)."""
+    import copy
+    import dataclasses
+
     from peft import LoraConfig, get_peft_model
 
     targets: Any = settings.target_modules if settings.target_modules is not None else DEFAULT_TARGETS
+    extra: dict[str, Any] = {key: copy.deepcopy(getattr(settings, key)) for key in
+                             ("modules_to_save", "trainable_token_indices", "target_parameters")
+                             if getattr(settings, key) is not None}
+    tied = bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False))
+    if tied and "ensure_weight_tying" in {f.name for f in dataclasses.fields(LoraConfig)}:
+        extra["ensure_weight_tying"] = True
     config = LoraConfig(
         r=settings.lora_r,
         lora_alpha=settings.lora_alpha,  # type: ignore[arg-type]  # peft takes a float too
         lora_dropout=settings.lora_dropout,
         target_modules=targets,
         task_type="CAUSAL_LM",
+        **extra,
     )
     from sftgate.runners.demo.tiny_model import quiet_transformers
 

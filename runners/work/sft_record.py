@@ -79,7 +79,7 @@ def save_trained(model: Any, tokenizer: Any, out: Path, settings: TrainSettings,
                  *, full: bool, base_dir: Path) -> None:
     """Save the adapter (or full model) with tokenizer files, atomically (temp folder, rename)."""
     from sftgate.runners.demo.tiny_model import quiet_transformers
-    from sftgate.runners.pipeline.release import replace_dir, temp_dir_for
+    from sftgate.runners.pipeline.folder_swap import replace_dir, temp_dir_for
     from sftgate.runners.work.merge import drop_pickles
 
     out.parent.mkdir(parents=True, exist_ok=True)

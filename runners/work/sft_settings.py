@@ -30,6 +30,9 @@ class TrainSettings:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
     target_modules: list[str] | str | None = None
+    modules_to_save: list[str] | None = None  # trained in full (e.g. embed_tokens, lm_head)
+    trainable_token_indices: list[int] | dict[str, list[int]] | None = None  # embedding rows only
+    target_parameters: list[str] | None = None  # fused parameters (MoE experts) adapted with LoRA
     warmup: float = 0.05
     scheduler: str = "linear"
     weight_decay: float = 0.0
@@ -56,8 +59,16 @@ class TrainSettings:
             lora_alpha=float(pick("lora.alpha", d.lora_alpha)),
             lora_dropout=float(pick("lora.dropout", d.lora_dropout)),
             target_modules=pick("lora.target_modules", d.target_modules),
+            modules_to_save=pick("lora.modules_to_save", d.modules_to_save),
+            trainable_token_indices=pick("lora.trainable_token_indices", d.trainable_token_indices),
+            target_parameters=pick("lora.target_parameters", d.target_parameters),
         )
 
     def lora_dict(self) -> dict[str, Any]:
         targets = self.target_modules if self.target_modules is not None else DEFAULT_TARGETS
-        return {"r": self.lora_r, "alpha": self.lora_alpha, "dropout": self.lora_dropout, "target_modules": targets}
+        out: dict[str, Any] = {"r": self.lora_r, "alpha": self.lora_alpha, "dropout": self.lora_dropout,
+                               "target_modules": targets}
+        for key in ("modules_to_save", "trainable_token_indices", "target_parameters"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -29,6 +31,17 @@ def rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r} (e.g. 0.95 or 95%)") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is outside [0, 1] (e.g. 0.95 or 95%)")
+    return value
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object, e.g. '{"enable_thinking": false}'."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {text!r}; e.g. '{{\"enable_thinking\": false}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(value).__name__}: {text!r}")
     return value
 
 

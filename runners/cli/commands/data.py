@@ -78,6 +78,7 @@ def _must_exist(path: str | None, what: str) -> None:
 
 def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.gates.data import dataset_schema, split_isolation
+    from sftgate.gates.readers.roles import accepted_roles, folder_template_text
 
     if args.max_seq_len is not None and not args.tokenizer:
         raise UsageError("--max-seq-len needs --tokenizer DIR to count tokens",
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace, io: IO) -> Report:
             "split-isolation", Stage.DATA, split_isolation.check, fail_fast=args.fail_fast,
             train=args.train, eval=args.eval, cases=args.cases, group_key=args.group_key, ngram=args.ngram,
             progress=progress, max_per_rule=args.max_per_rule, workers=workers,
+            roles=accepted_roles(folder_template_text(args.tokenizer)),  # the one role policy, as for train
         ))
     else:
         report.add(skipped("split-isolation", Stage.DATA, "no --eval or --cases to compare train with",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sftgate.gates.frame.core import Stage
 from sftgate.gates.frame.report import Report
-from sftgate.runners.cli.commands.argtypes import positive_int, rate
+from sftgate.runners.cli.commands.argtypes import json_object, positive_int, rate
 
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-eos-rate", type=rate, default=1.0, metavar="R", help="minimum share of cases stopping with EOS (default 1.0)")
     parser.add_argument("--system", metavar="TEXT", help="system prompt, as prompt.system in training")
     parser.add_argument("--chat-template", metavar="FILE", help="a .jinja chat template overriding the tokenizer's")
+    parser.add_argument("--template-kwargs", type=json_object, metavar="JSON",
+                        help="chat-template variables, as prompt.template_kwargs in training, e.g. '{\"enable_thinking\": false}'")
     parser.add_argument("--exact-keys", action="store_true", help="objects must have exactly the schema's properties")
 
 
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.gates.adapter.output_schema import OutputSchema
     from sftgate.gates.frame.execute import run_gate
     from sftgate.gates.readers.cases import load_cases
+    from sftgate.gates.readers.roles import accepted_roles, folder_template_text
+    from sftgate.gates.tokenizer.prompt_spec import kwargs_items
     from sftgate.gates.tokenizer.rendering import PromptSpec, read_template_file
     from sftgate.gates.train import provenance
     from sftgate.runners.demo.tiny_model import require_model_dir
@@ -70,10 +74,11 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     say = (lambda _m: None) if args.quiet else io.say
     report = Report(command="eval " + " ".join(_argv(args)))
     model_dir = require_model_dir(args.model)
-    cases = load_cases(args.cases)
-    schema = OutputSchema.load(args.schema, exact_keys=args.exact_keys)
     spec = PromptSpec(system=args.system,
-                      chat_template=read_template_file(args.chat_template) if args.chat_template else None)
+                      chat_template=read_template_file(args.chat_template) if args.chat_template else None,
+                      template_kwargs=kwargs_items(args.template_kwargs, "--template-kwargs"))
+    cases = load_cases(args.cases, roles=accepted_roles(spec.chat_template or folder_template_text(model_dir)))
+    schema = OutputSchema.load(args.schema, exact_keys=args.exact_keys)
     out = Path(args.out) if args.out else Path(args.cases).with_name("outputs.jsonl")
     if args.adapter:
         result = report.add(run_gate(provenance.GATE, Stage.ADAPTER, _adapter_base, adapter=Path(args.adapter),

@@ -10,12 +10,13 @@ from sftgate.gates.frame.report import Report
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
 
-HELP = "merge the LoRA adapter into its full-precision base and prove it (merge-equivalence, artifacts)"
+HELP = "merge the LoRA adapter into its full-precision base and prove it (merge-equivalence, artifacts, merge-dtype)"
 DESCRIPTION = """\
 Merge the adapter that `sftgate train CONFIG` saved (train.output_dir) into the base model
-(model.id, a local folder or a Hub ID at model.revision) with peft's merge_and_unload, and save
-a complete model folder: safetensors weights, tokenizer files, the chat template, and a
-generation_config.json whose eos_token_id includes the template's end-of-turn token.
+(model.id, a local folder or a Hub ID at model.revision) with peft's merge_and_unload, in the
+base's own dtype unless --dtype or model.dtype says otherwise, and save a complete model
+folder: safetensors weights, tokenizer files, the chat template, and a generation_config.json
+whose eos_token_id includes the template's end-of-turn token.
 The folder is written to a temp folder and renamed into place: never half-written.
 
 A quantized base (4-bit / 8-bit) is refused: merging into rounded weights changes behaviour.
@@ -28,6 +29,8 @@ Then the merge stage's gates run:
                      weights (nan_weights)
   artifacts          config, safetensors, tokenizer, chat template, generation_config present;
                      no pickle weights, no remote code
+  merge-dtype        the merged tensors keep the base's dtype (or --dtype) and the base's tensor
+                     set: a bf16 base is not saved as fp32 twice its size (merge_dtype_drift)
 
 examples:
   sftgate merge sftgate.yaml
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the adapter folder (default: train.output_dir/adapter, or train.output_dir)")
     parser.add_argument("--out", metavar="DIR", help="where the merged model goes (default: train.output_dir/merged)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
-                        help="dtype of the merge and of the saved weights (default: model.dtype, else float32)")
+                        help="dtype of the merge and of the saved weights (default: model.dtype, else the base's own dtype)")
 
 
 def run(args: argparse.Namespace, io: IO) -> Report:

@@ -11,7 +11,7 @@ from sftgate.gates.frame.core import InputError
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.report import Report
 from sftgate.gates.readers.textfile import PATH_HINT
-from sftgate.runners.cli.commands.argtypes import positive_int
+from sftgate.runners.cli.commands.argtypes import json_object, positive_int
 
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
@@ -31,6 +31,13 @@ prompt tokens masked, completion and final EOS/end-of-turn trained. The gates th
   template_mismatch  --cases render differently at inference (--inference-system,
                      --inference-chat-template), or the template ignores add_generation_prompt
   implicit_system_prompt  the template adds a system prompt the data did not give
+  template_kwargs_mismatch  --template-kwargs and --inference-template-kwargs differ (enable_thinking)
+  template_tokens_trained   the template inserts tokens before the reply that get trained (Qwen3's
+                     empty <think></think>); the suggestion names the template_kwargs that fix it
+  special_token_in_content  message text holds '<|im_end|>', '</s>', '[INST]'...: tokenized as the
+                     control token (--split-special-tokens tokenizes message text as text)
+  missing_bos        the template never writes BOS but the tokenizer expects one (Gemma)
+  record_not_rendered  records the template cannot render or with nothing to train: not a pass
   no_eos_token, eos_not_appended, eos_masked (pad == eos with --collator mask_pad),
   eos_truncated (--max-seq-len), eos_not_in_stop_ids (generation_config.json),
   stop_token_not_trained (user/assistant/user probe)
@@ -44,6 +51,8 @@ examples:
   sftgate tokenizer ./my-tokenizer --cases cases.jsonl --system "Answer in JSON." --no-inference-system
   sftgate tokenizer ./my-tokenizer --cases cases.jsonl --inference-chat-template serving.jinja
   sftgate tokenizer ./my-tokenizer --data train.jsonl --collator mask_pad --format json
+  sftgate tokenizer ./qwen3 --data train.jsonl --template-kwargs '{"enable_thinking": false}'
+  sftgate tokenizer ./my-tokenizer --data train.jsonl --split-special-tokens
 """
 
 
@@ -65,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inference.add_argument("--inference-system", metavar="S", help="system prompt used at inference, if it differs")
     inference.add_argument("--no-inference-system", action="store_true", help="inference uses no system prompt")
     prompt.add_argument("--inference-chat-template", metavar="FILE", help="the .jinja template serving uses, if it differs")
+    prompt.add_argument("--template-kwargs", type=json_object, metavar="JSON",
+                        help="chat-template variables used in training (prompt.template_kwargs), e.g. '{\"enable_thinking\": false}'")
+    prompt.add_argument("--inference-template-kwargs", type=json_object, metavar="JSON",
+                        help="the template variables serving passes, if they differ (prompt.inference_template_kwargs)")
+    prompt.add_argument("--split-special-tokens", action="store_true",
+                        help="tokenize message text as text: a control token's string in content stays text "
+                             "(prompt.split_special_tokens)")
     train = parser.add_argument_group("training")
     train.add_argument("--collator", choices=("completion_only", "mask_pad"), default="completion_only",
                        help="label masking of the trainer's collator (mask_pad: every pad label, EOS too when pad == eos)")
@@ -85,6 +101,7 @@ def _existing(path: str | None, what: str) -> Path | None:
 def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.gates.readers import tokenizer_io
     from sftgate.gates.tokenizer import eos, prompt_alignment, rendering
+    from sftgate.gates.tokenizer.prompt_spec import kwargs_items
     from sftgate.gates.tokenizer.token_view import show_examples
 
     folder = Path(args.dir)
@@ -93,10 +110,15 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     cases = _existing(args.cases, "--cases")
     generation = _existing(args.generation_config, "--generation-config")
     chat = rendering.read_template_file(args.chat_template) if args.chat_template else None
-    spec = rendering.PromptSpec(system=args.system, template=args.template, chat_template=chat)
+    kwargs = kwargs_items(args.template_kwargs, "--template-kwargs")
+    spec = rendering.PromptSpec(system=args.system, template=args.template, chat_template=chat, template_kwargs=kwargs,
+                                split_special_tokens=args.split_special_tokens)
     inference_chat = rendering.read_template_file(args.inference_chat_template) if args.inference_chat_template else chat
     inference_system = None if args.no_inference_system else (args.inference_system if args.inference_system is not None else args.system)
-    inference = rendering.PromptSpec(system=inference_system, template=args.template, chat_template=inference_chat)
+    if args.inference_template_kwargs is not None:
+        kwargs = kwargs_items(args.inference_template_kwargs, "--inference-template-kwargs")
+    inference = rendering.PromptSpec(system=inference_system, template=args.template, chat_template=inference_chat,
+                                     template_kwargs=kwargs, split_special_tokens=args.split_special_tokens)
     source = args.chat_template or eos.template_location(folder)
     progress = io.progress_enabled(args.quiet)
 
@@ -106,7 +128,8 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     gate = registry.get("prompt-alignment")
     report.add(run_gate(gate.name, gate.stage, prompt_alignment.check, required=gate.required, fail_fast=args.fail_fast,
                         cases=cases, inference_spec=inference,
-                        inference_template_source=args.inference_chat_template, **common))
+                        inference_template_source=args.inference_chat_template,
+                        kwargs_source="--inference-template-kwargs", **common))
     gate = registry.get("eos")
     report.add(run_gate(gate.name, gate.stage, eos.check, required=gate.required, fail_fast=args.fail_fast,
                         collator=args.collator, generation_config=generation, **common))

@@ -79,7 +79,7 @@ DIAGNOSE_CASES = [
     ("mistralai/Mistral-7B-v0.1.git", "invalid_repo_id", "mistralai/Mistral-7B-v0.1", True, "a .git suffix"),
     (" mistralai-Mistral-7B ", "dash_separated_id", "mistralai/Mistral-7B", True, "whitespace and dashes: the dash wins"),
     ("mistralai/Mistral 7B", "invalid_repo_id", None, False, "whitespace inside cannot be fixed safely"),
-    ("org/name/extra", "invalid_repo_id", None, False, "two slashes"),
+    ("org/name/extra", "local_path_missing", None, False, "two slashes: a relative path, not a Hub ID"),
     ("org//name", "invalid_repo_id", None, False, "an empty segment"),
     ("org/na..me", "invalid_repo_id", None, False, "'..'"),
     ("org/na--me", "invalid_repo_id", None, False, "'--' in a namespaced ID"),

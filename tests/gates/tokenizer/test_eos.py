@@ -37,8 +37,8 @@ CASES = [
     ("no-eos-token-llama3", "llama3", {"eos_token": None}, None, {}, ["no_eos_token"], "tokenizer_config has no eos_token"),
     *[(f"eos-not-appended-{f}", f, {"template": t}, None, {}, ["eos_not_appended"], "template does not close the turn (probe)")
       for f, t in NO_EOS_TEMPLATE.items()],
-    *[(f"eos-not-appended-data-{f}", f, {"template": t}, "clean_messages.jsonl", {}, ["eos_not_appended"] * 4,
-       "every record's last trained token is content")
+    *[(f"eos-not-appended-data-{f}", f, {"template": t}, "clean_messages.jsonl", {}, ["eos_not_appended"],
+       "every record's last trained token is content: one cause, reported once at the template")
       for f, t in NO_EOS_TEMPLATE.items()],
     ("eos-masked-mistral", "mistral_v3", None, None, {"collator": "mask_pad"}, ["eos_masked"], "no pad token: pad == eos == </s>"),
     ("eos-masked-tekken", "tekken", None, None, {"collator": "mask_pad"}, ["eos_masked"], "no pad token: pad == eos == </s>"),
@@ -86,7 +86,9 @@ def test_findings_point_at_the_file_to_fix(folders, fixtures_dir):
     assert finding.location.endswith("generation_config.json:eos_token_id")
     assert finding.suggestion == '"eos_token_id": [128001, 128009]'
     data = run(folders, fixtures_dir, "mistral_v3", {"template": "mistral_v3_no_eos.jinja"}, "clean_messages.jsonl")
-    assert [f.location.rsplit(":", 1)[1] for f in data.findings] == ["1", "2", "3", "4"]
+    (template,) = data.findings
+    assert template.location.endswith("chat_template.jinja") and template.suggestion
+    assert template.evidence["records_affected"] == 4
 
 
 def test_generation_config_argument_overrides_the_folder(folders, fixtures_dir):

@@ -144,13 +144,16 @@ def test_many_failures_are_summarised(folders, tmp_path):
     assert result.metrics["counts"]["prompt_not_prefix"] == prompt_alignment.MAX_FINDINGS + 1
 
 
-def test_unrenderable_records_are_skipped_not_fatal(folders, tmp_path):
+def test_records_not_rendered_fail_the_gate(folders, tmp_path):
+    """Records the gate could not check are not a pass (one record_not_rendered per cause)."""
     data = tmp_path / "mixed.jsonl"
     data.write_text('{"text": "unknown format"}\nnot json\n[1]\n{"messages": [{"role": "user", "content": "only a question"}]}\n'
                     '{"prompt": "Q:", "completion": " A"}\n')
     result = run_gate("prompt-alignment", Stage.TOKENIZER, prompt_alignment.check, tokenizer=folders.base("tiny"), data=data)
-    assert result.status is Status.PASS
+    assert result.status is Status.FAIL
     assert result.metrics["records"] == 1 and result.metrics["skipped_records"] == 4
+    causes = sorted(f.evidence["cause"] for f in result.findings if f.rule == "record_not_rendered")
+    assert causes == ["no_completion", "not_an_object", "template_error"]
 
 
 def test_a_template_that_cannot_render_is_an_input_error(folders):

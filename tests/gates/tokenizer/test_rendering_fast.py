@@ -23,6 +23,9 @@ FAMILY_TEMPLATES = {
     "mistral_v3": sorted(p.name for p in TEMPLATES.glob("mistral_v3*.jinja")),
     "tekken": ["mistral_tekken.jinja"],
     "llama3": sorted(p.name for p in TEMPLATES.glob("llama3*.jinja")),
+    "qwen3": ["qwen3_thinking.jinja"],
+    "phi3": ["phi3.jinja"],
+    "gemma": sorted(p.name for p in TEMPLATES.glob("gemma*.jinja")),
 }
 PAIRS = [(family, name) for family, names in FAMILY_TEMPLATES.items() for name in names]
 

@@ -93,4 +93,4 @@ def test_module_import_is_light() -> None:
 
 
 def test_rule_catalogue() -> None:
-    assert [r.code for r in lora_targets.RULES] == ["LORA001", "LORA002", "LORA003", "LORA004"]
+    assert [r.code for r in lora_targets.RULES] == ["LORA001", "LORA002", "LORA003", "LORA004", "LORA005"]

@@ -181,7 +181,7 @@ def test_merge_command_passes_and_writes_the_merged_folder(cli, tiny, tmp_path):
     config = write_config(tmp_path, tiny, adapter_run=run_dir)
     result = cli("merge", str(config), "--format", "json")
     assert result.code == 0, result.err
-    assert result.statuses() == {"merge-equivalence": "pass", "artifacts": "pass"}
+    assert result.statuses() == {"merge-equivalence": "pass", "artifacts": "pass", "merge-dtype": "pass"}
     assert result.report["artifacts"]["merged"] == str(run_dir / "merged")
     assert (run_dir / "merged" / "model.safetensors").is_file()
 
@@ -197,7 +197,8 @@ def test_merge_command_skip_is_reported(cli, tiny, tmp_path):
     config = write_config(tmp_path, tiny, adapter_run=tiny["adapter"].parent,
                           extra="gates:\n  skip: [merge-equivalence]\n")
     result = cli("merge", str(config), "--out", str(tmp_path / "m"), "--format", "json")
-    assert result.code == 0 and result.statuses() == {"merge-equivalence": "skip", "artifacts": "pass"}
+    assert result.code == 0
+    assert result.statuses() == {"merge-equivalence": "skip", "artifacts": "pass", "merge-dtype": "pass"}
 
 
 def test_merge_command_without_adapter_exits_2(cli, tiny, tmp_path):

@@ -1,0 +1,207 @@
+"""Exact, faster token ids for SentencePiece-style BPE tokenizers (``Metaspace`` with ``split: false``).
+
+Mistral's and Llama 2's converted ``tokenizer.json`` pre-tokenize with ``Metaspace(split=False)``:
+each stretch of text between two special tokens is ONE word for BPE, so the Rust backend merges
+a whole message at a time and its word cache never hits. :class:`PieceEncoder` gives the same ids
+word by word, from a cache:
+
+1. the text is cut at its added tokens exactly as ``tokenizers`` does it (leftmost-longest over
+   the non-normalized tokens, then over the normalized ones; no normalizer, so both passes look at
+   the raw text); every added token is its id;
+2. each stretch between them becomes ``" " -> "▁"`` (and a leading ``▁`` where the
+   ``prepend_scheme`` asks: ``always``, or ``first`` for a stretch at offset 0), as Metaspace does;
+3. BPE of the stretch is the concatenation of BPE of its pieces split before every ``▁``, when
+   no merge can join the end of one piece to the start of the next. Such a merge has a right side
+   starting with ``▁``; :meth:`PieceEncoder.build` accepts a tokenizer only when every such merge
+   has a left side made of ``▁`` alone, which can only sit next to a piece boundary where the text
+   has ``▁▁``: a stretch holding ``▁▁`` (two spaces) goes to the model whole, as the backend does;
+4. with ``add_special_tokens``, the post-processor's prefix and suffix ids (``TemplateProcessing``).
+
+Anything else (a normalizer, another pre-tokenizer, dropout, strip flags on added tokens, another
+post-processor) gives ``None`` at build time and the caller keeps the backend. A built encoder is
+also checked against the backend on probe texts (spaces, special tokens, byte fallback) first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+CACHE_MAX = 200_000  # words kept (about 30 MB at most); the cache is cleared when full
+
+PROBES = (
+    "", " ", "  ", "hello", " hello world", "hello  world", "a\n\nb", "\tx\t", "trailing ", "▁lit▁eral ▁▁",
+    "<s>[INST] What is 2 + 2?[/INST] 4</s>", "[INST]  two spaces[/INST]", "</s></s>", "é 🙂 ∑ \u200b 日本語",
+    "x<s>y</s>z", "[INST][/INST]", "\"{\\\"a\\\": [1, 2]}\"\n", " ", "<unk>", "[control_12] ok",
+)
+
+
+class PieceEncoder:
+    """The ids ``backend.encode_batch_fast(texts, add_special_tokens)`` gives, word by word from a cache."""
+
+    def __init__(self, backend: Any, replacement: str, prepend: str, added: list[tuple[str, int, bool]],
+                 affixes: tuple[list[int], list[int]] | None) -> None:
+        self.model = backend.model
+        self.rep = replacement
+        self.double = replacement * 2
+        self.prepend = prepend  # "always" | "first" | "never"
+        self.ids = {content: token_id for content, token_id, _ in added}
+        self.passes = [_matcher([c for c, _, normalized in added if normalized is flag]) for flag in (False, True)]
+        self.affixes = affixes  # (prefix, suffix) with add_special_tokens; None: unknown post-processor
+        self.cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def build(cls, backend: Any) -> PieceEncoder | None:
+        """The encoder for ``backend`` (a ``tokenizers.Tokenizer``), or ``None`` when it does not apply."""
+        try:
+            spec = json.loads(backend.to_str())
+        except Exception:
+            return None
+        pre, model = spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+        if (
+            spec.get("normalizer") is not None
+            or spec.get("truncation") is not None
+            or spec.get("padding") is not None
+            or pre.get("type") != "Metaspace"
+            or pre.get("split") is not False
+            or pre.get("prepend_scheme") not in ("always", "first", "never")
+            or len(pre.get("replacement") or "") != 1
+            or model.get("type") != "BPE"
+            or model.get("dropout") not in (None, 0, 0.0)
+            or model.get("continuing_subword_prefix")
+            or model.get("end_of_word_suffix")
+            or model.get("ignore_merges")
+        ):
+            return None
+        rep = pre["replacement"]
+        for merge in model.get("merges") or ():
+            left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+            if right.startswith(rep) and left.strip(rep):
+                return None  # a merge that may join two pieces: only the whole stretch is exact
+        added = []
+        for token in spec.get("added_tokens") or ():
+            if token.get("lstrip") or token.get("rstrip") or token.get("single_word") or not token.get("content"):
+                return None
+            added.append((token["content"], int(token["id"]), bool(token.get("normalized"))))
+        encoder = cls(backend, rep, pre["prepend_scheme"], added, _affixes(spec.get("post_processor")))
+        return encoder if encoder.agrees(backend) else None
+
+    def agrees(self, backend: Any) -> bool:
+        """True when this encoder gives the backend's ids on :data:`PROBES`, with and without special tokens."""
+        texts = list(PROBES)
+        for special in (False, True):
+            if special and self.affixes is None:
+                continue
+            want = [e.ids for e in backend.encode_batch(texts, add_special_tokens=special)]
+            if self.encode_batch(texts, special) != want:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode_batch(self, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
+        return [self.encode(text, add_special_tokens) for text in texts]
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        ids: list[int] = []
+        for start, segment, token_id in self._segments(text):
+            if token_id is not None:
+                ids.append(token_id)
+            else:
+                ids.extend(self._stretch(segment, start == 0))
+        if add_special_tokens:
+            if self.affixes is None:
+                raise ValueError("no known post-processor: encode with the backend")
+            prefix, suffix = self.affixes
+            return [*prefix, *ids, *suffix]
+        return ids
+
+    def _segments(self, text: str) -> list[tuple[int, str, int | None]]:
+        """``(offset, text, added-token id or None)`` of ``text`` cut at its added tokens (two passes)."""
+        parts: list[tuple[int, str, int | None]] = [(0, text, None)]
+        for matcher in self.passes:
+            if matcher is None:
+                continue
+            out: list[tuple[int, str, int | None]] = []
+            for offset, segment, token_id in parts:
+                if token_id is not None:
+                    out.append((offset, segment, token_id))
+                    continue
+                pos = 0
+                for match in matcher.finditer(segment):
+                    if match.start() > pos:
+                        out.append((offset + pos, segment[pos:match.start()], None))
+                    out.append((offset + match.start(), match.group(), self.ids[match.group()]))
+                    pos = match.end()
+                if pos < len(segment):
+                    out.append((offset + pos, segment[pos:], None))
+            parts = out
+        return parts
+
+    def _stretch(self, segment: str, at_start: bool) -> list[int]:
+        rep = self.rep
+        word = segment.replace(" ", rep)
+        if (self.prepend == "always" or (self.prepend == "first" and at_start)) and not word.startswith(rep):
+            word = rep + word
+        if self.double in word:  # a merge may cross the piece boundary here: BPE the stretch whole
+            return [t.id for t in self.model.tokenize(word)]
+        cache = self.cache
+        ids: list[int] = []
+        first, *rest = word.split(rep)
+        pieces = ([first] if first else []) + [rep + piece for piece in rest]
+        for piece in pieces:
+            found = cache.get(piece)
+            if found is None:
+                found = [t.id for t in self.model.tokenize(piece)]
+                if len(cache) >= CACHE_MAX:
+                    cache.clear()
+                cache[piece] = found
+            ids.extend(found)
+        return ids
+
+
+def _matcher(contents: list[str]) -> re.Pattern[str] | None:
+    """Leftmost-longest matching of literal strings (what ``tokenizers``' Aho-Corasick split does):
+    the regex tries the alternatives longest first at the leftmost position that matches."""
+    if not contents:
+        return None
+    return re.compile("|".join(re.escape(c) for c in sorted(set(contents), key=len, reverse=True)))
+
+
+def _affixes(processor: Any) -> tuple[list[int], list[int]] | None:
+    """The ids a post-processor puts before and after one sequence, or ``None`` when unknown."""
+    if processor is None:
+        return [], []
+    kind = processor.get("type")
+    if kind == "ByteLevel":
+        return [], []
+    if kind == "Sequence":
+        prefix: list[int] = []
+        suffix: list[int] = []
+        for step in processor.get("processors") or ():
+            found = _affixes(step)
+            if found is None:
+                return None
+            prefix, suffix = found[0] + prefix, suffix + found[1]
+        return prefix, suffix
+    if kind != "TemplateProcessing":
+        return None
+    specials = processor.get("special_tokens") or {}
+    before: list[int] = []
+    after: list[int] = []
+    seen = False
+    for item in processor.get("single") or ():
+        if "Sequence" in item:
+            if item["Sequence"].get("id") != "A" or seen:
+                return None
+            seen = True
+        elif "SpecialToken" in item:
+            name = item["SpecialToken"].get("id")
+            ids = (specials.get(name) or {}).get("ids")
+            if not isinstance(ids, list):
+                return None
+            (after if seen else before).extend(int(i) for i in ids)
+        else:
+            return None
+    return (before, after) if seen else None
