@@ -64,6 +64,8 @@ class ClassInfo:
     bases: list[str]
     fields: dict[str, tuple[ast.expr, str | None]]  # name -> (annotation, alias)
     enum_values: list[str]
+    enum_complete: bool = True  # every member is a string constant (else any string may be valid)
+    coerced: frozenset[str] = frozenset()  # fields a mode="before" validator converts first
 
 
 def parse_classes(source: str) -> dict[str, ClassInfo]:
@@ -75,7 +77,12 @@ def parse_classes(source: str) -> dict[str, ClassInfo]:
         bases = [b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases]
         fields: dict[str, tuple[ast.expr, str | None]] = {}
         enum_values: list[str] = []
+        complete = True
+        coerced: set[str] = set()
         for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                coerced.update(_before_validated(stmt))
+                continue
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 name = stmt.target.id
                 if name.startswith("_") or name == "model_config" or _is_classvar(stmt.annotation):
@@ -83,10 +90,22 @@ def parse_classes(source: str) -> dict[str, ClassInfo]:
                 if _init_false(stmt.value):
                     continue
                 fields[name] = (stmt.annotation, _alias(stmt.value))
-            elif (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
-                  and isinstance(stmt.value.value, str) and isinstance(stmt.targets[0], ast.Name)):
-                enum_values.append(stmt.value.value)
-        out[node.name] = ClassInfo(node.name, bases, fields, enum_values)
+            elif isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+                if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+                    enum_values.append(stmt.value.value)
+                else:
+                    complete = False
+        out[node.name] = ClassInfo(node.name, bases, fields, enum_values, complete, frozenset(coerced))
+    return out
+
+
+def _before_validated(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """The fields a ``@field_validator(..., mode="before")`` converts before type checking."""
+    out: set[str] = set()
+    for deco in func.decorator_list:
+        if (isinstance(deco, ast.Call) and getattr(deco.func, "id", getattr(deco.func, "attr", "")) == "field_validator"
+                and _call_keyword(deco, "mode") in ("before", "wrap", "plain")):
+            out.update(a.value for a in deco.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
     return out
 
 
@@ -129,6 +148,14 @@ class Resolver:
         info = self.classes.get(name)
         return info is not None and any("Enum" in b for b in info.bases)
 
+    def coerced(self, name: str) -> set[str]:
+        info = self.classes[name]
+        out = set(info.coerced)
+        for base in info.bases:
+            if base in self.classes:
+                out |= self.coerced(base)
+        return out
+
     def all_fields(self, name: str) -> dict[str, tuple[ast.expr, str | None]]:
         info = self.classes[name]
         merged: dict[str, tuple[ast.expr, str | None]] = {}
@@ -140,8 +167,11 @@ class Resolver:
 
     def table(self, name: str) -> dict[str, Any]:
         keys: dict[str, Any] = {}
+        coerced = self.coerced(name)
         for key, (annotation, alias) in sorted(self.all_fields(name).items()):
             spec = self.spec(annotation)
+            if key in coerced:  # a validator converts the value first: any type may be right
+                spec = {"type": ["any"], "coerced": True, **{k: v for k, v in spec.items() if k in ("section", "items")}}
             keys[key] = spec
             if alias:
                 keys[alias] = {**spec, "alias_of": key}
@@ -216,7 +246,10 @@ class Resolver:
         if name in SCALARS:
             types_.add(SCALARS[name])
         elif self.is_enum(name):
-            enum.extend(self.classes[name].enum_values)
+            if self.classes[name].enum_complete:
+                enum.extend(self.classes[name].enum_values)
+            else:
+                types_.add("string")
         elif self.is_model(name):
             types_.add("object")
             sections.append(name)
@@ -304,6 +337,36 @@ def dataclass_table(cls: type) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the tools
 
 
+_NOT_KEYS = frozenset({"get", "keys", "items", "values", "update", "setdefault", "pop", "copy", "to_dict", "__dict__"})
+
+
+def cfg_reads(repo: Path) -> set[str]:
+    """The option names axolotl's code reads from its config (``cfg.x``, ``cfg.get("x")``, ``cfg["x"]``):
+    pydantic keeps keys its models do not declare, and the code uses some of them."""
+    names: set[str] = set()
+    for path in git_ls(repo, "src/axolotl"):
+        try:
+            tree = ast.parse(git_show(repo, path))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            target = None
+            if isinstance(node, ast.Attribute):
+                target, name = node.value, node.attr
+            elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+                target, name = node.value, node.slice.value
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                  and node.args and isinstance(node.args[0], ast.Constant)):
+                target, name = node.func.value, node.args[0].value
+            else:
+                continue
+            is_cfg = (isinstance(target, ast.Name) and target.id == "cfg") or (
+                isinstance(target, ast.Attribute) and target.attr == "cfg")
+            if is_cfg and isinstance(name, str) and name.isidentifier() and name not in _NOT_KEYS:
+                names.add(name)
+    return names
+
+
 def build_axolotl(repo: Path) -> dict[str, Any]:
     classes: dict[str, ClassInfo] = {}
     plugin_of: dict[str, str] = {}
@@ -325,6 +388,8 @@ def build_axolotl(repo: Path) -> dict[str, Any]:
         for name in names:
             for key, spec in resolver.table(name).items():
                 keys.setdefault(key, {**spec, "plugin": plugin})
+    for key in sorted(cfg_reads(repo) - set(keys)):
+        keys[key] = {"type": ["any"], "from": "read by axolotl's code (not in its schema)"}
     deprecated = set(resolver.all_fields("DeprecatedParameters"))
     for key in deprecated & set(keys):
         keys[key]["deprecated"] = True
@@ -351,21 +416,49 @@ def build_axolotl(repo: Path) -> dict[str, Any]:
     }
 
 
-def build_llamafactory(repo: Path) -> dict[str, Any]:
+def training_arguments(sources: dict[str, Path]) -> dict[str, Any]:
+    """TrainingArguments + Seq2SeqTrainingArguments of the installed transformers and of each
+    ``version -> folder`` source (a wheel's transformers/ folder, read as text); a key that only
+    some versions have lists them in ``transformers``."""
+    import transformers
+
+    installed = {k: v for k, v in dataclass_table(transformers.Seq2SeqTrainingArguments).items()}
+    by_version: dict[str, dict[str, Any]] = {transformers.__version__: installed}
+    for version, folder in sources.items():
+        classes: dict[str, ClassInfo] = {}
+        for name in ("training_args.py", "training_args_seq2seq.py"):
+            classes.update(parse_classes((folder / name).read_text("utf-8")))
+        resolver = Resolver(classes, set())
+        by_version[version] = resolver.table("Seq2SeqTrainingArguments")
+    keys: dict[str, Any] = {}
+    for version, table in by_version.items():
+        for key, spec in table.items():
+            keys.setdefault(key, {**spec, "from": "transformers TrainingArguments", "transformers": []})
+            keys[key]["transformers"].append(version)
+    for spec in keys.values():
+        if len(spec["transformers"]) == len(by_version):
+            del spec["transformers"]
+    return keys
+
+
+def build_llamafactory(repo: Path, sources: dict[str, Path]) -> dict[str, Any]:
     import transformers
 
     classes: dict[str, ClassInfo] = parse_classes(git_show(repo, "src/llamafactory/extras/constants.py"))
-    for name in ("model_args", "data_args", "finetuning_args", "generating_args", "training_args"):
+    for name in ("model_args", "data_args", "finetuning_args", "generating_args", "training_args",
+                 "megatron_bridge_args", "parser"):
         classes.update(parse_classes(git_show(repo, f"src/llamafactory/hparams/{name}.py")))
     resolver = Resolver(classes, set())
     keys: dict[str, Any] = {}
-    for name in ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "TrainingArguments"):
+    for name in ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments", "TrainingArguments",
+                 "MegatronBridgeArguments", "_KTransformersRuntimeArguments"):
         keys.update(resolver.table(name))
-    for key, spec in dataclass_table(transformers.Seq2SeqTrainingArguments).items():
-        keys.setdefault(key, {**spec, "from": "transformers.Seq2SeqTrainingArguments"})
+    for key, spec in training_arguments(sources).items():
+        keys.setdefault(key, spec)
+    versions = ", ".join([transformers.__version__, *sources])
     return {
         "tool": "llamafactory",
-        "version": f"{git_version(repo)}; transformers {transformers.__version__}",
+        "version": f"{git_version(repo)}; transformers {versions}",
         "source": "https://github.com/hiyouga/LLaMA-Factory src/llamafactory/hparams/ (ModelArguments, "
                   "DataArguments, FinetuningArguments, GeneratingArguments, TrainingArguments; the train parser's "
                   "dataclasses) and transformers.Seq2SeqTrainingArguments",
@@ -390,7 +483,7 @@ def build_mistral_finetune(repo: Path) -> dict[str, Any]:
     }
 
 
-def build_trl() -> dict[str, Any]:
+def build_trl(sources: dict[str, Path]) -> dict[str, Any]:
     import transformers
     import trl
     from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig
@@ -400,11 +493,13 @@ def build_trl() -> dict[str, Any]:
     for cls in (ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig):
         for key, spec in dataclass_table(cls).items():
             keys.setdefault(key, {**spec, "from": cls.__name__})
+    for key, spec in training_arguments(sources).items():  # SFTConfig under the other supported transformers
+        keys.setdefault(key, spec)
     keys["env"] = {"type": ["object"], "from": "TrlParser"}
     keys["datasets"] = {"type": ["array"], "items": "dataset", "from": "DatasetMixtureConfig"}
     return {
         "tool": "trl",
-        "version": f"trl {trl.__version__}; transformers {transformers.__version__}",
+        "version": f"trl {trl.__version__}; transformers {', '.join([transformers.__version__, *sources])}",
         "source": "trl sft --config: TrlParser over ScriptArguments, SFTConfig (with transformers "
                   "TrainingArguments), ModelConfig and DatasetMixtureConfig (introspected dataclasses)",
         "keys": keys,
@@ -425,18 +520,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llamafactory", type=Path)
     parser.add_argument("--mistral-finetune", type=Path)
     parser.add_argument("--no-trl", action="store_true", help="do not rebuild the TRL table")
+    parser.add_argument("--transformers-src", action="append", default=[], metavar="VERSION=DIR",
+                        help="another supported transformers' source folder (DIR/training_args.py), e.g. from "
+                        "`pip download --no-deps transformers==4.56.2` unzipped; repeatable")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    sources = {v: Path(d) for v, _, d in (item.partition("=") for item in args.transformers_src)}
     tables = []
     if args.axolotl:
         tables.append(build_axolotl(args.axolotl))
     if args.llamafactory:
-        tables.append(build_llamafactory(args.llamafactory))
+        tables.append(build_llamafactory(args.llamafactory, sources))
     if args.mistral_finetune:
         tables.append(build_mistral_finetune(args.mistral_finetune))
     if not args.no_trl:
-        tables.append(build_trl())
+        tables.append(build_trl(sources))
     for table in tables:
         path = write(table, args.out)
         print(f"{path}: {len(table['keys'])} keys ({table['version']})", file=sys.stderr)

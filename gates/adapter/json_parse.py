@@ -19,7 +19,9 @@ trailing_text        has anything but whitespace after the first complete value
 invalid_json         breaks the grammar in any other way: single quotes, trailing commas,
                      comments, unquoted keys, raw control characters in strings, bad escapes
 duplicate_key        repeats a key in one object (Python's ``json`` keeps the last one silently)
-non_finite_number    holds ``NaN``, ``Infinity`` or ``-Infinity`` (Python's ``json`` accepts them)
+non_finite_number    holds ``NaN``, ``Infinity`` or ``-Infinity`` (Python's ``json`` accepts them),
+                     or a number that overflows to infinity (``1e400``: it re-serialises as
+                     ``Infinity``, which is not JSON)
 ==================== ==========================================================================
 
 Leading and trailing JSON whitespace (space, tab, CR, LF) is valid (RFC 8259) and passes. When
@@ -29,12 +31,14 @@ several problems coexist, the structural one wins (an unterminated object with a
 Valid: ``{"a": 1}``, ``  [1, 2]\\n``, ``"text"``, ``null``.
 Invalid: ``{'a': 1}`` (invalid_json), ``{"a": 1,}`` (invalid_json), ``{"a": 1`` (unterminated_json),
 ``{"a": 1} ok`` (trailing_text), ````` ```json\\n{}\\n``` ````` (code_fence), ``Sure! {}``
-(no_json_start), ``{"a": 1, "a": 2}`` (duplicate_key), ``{"a": NaN}`` (non_finite_number).
+(no_json_start), ``{"a": 1, "a": 2}`` (duplicate_key), ``{"a": NaN}`` and ``{"a": 1e400}`` (non_finite_number).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from sftgate.gates.adapter.json_problem import JsonProblem, quote, snippet
@@ -75,9 +79,21 @@ def _reject_constant(name: str) -> Any:
     raise _NotClean
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: a number JSON can write that no float holds
+        raise _NotClean
+    return value
+
+
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
 # The C scanner behind ``decode``, called directly: one value from an offset, nothing else.
 _scan_once = _DECODER.scan_once  # type: ignore[attr-defined]
+# Only a number with an exponent or of 309+ digits can overflow: those texts take a float hook.
+_OVERFLOW_RISK = re.compile(r"[0-9][eE]|[0-9]{309}")
+_scan_finite = json.JSONDecoder(
+    object_pairs_hook=_pairs_hook, parse_constant=_reject_constant, parse_float=_finite_float
+).scan_once  # type: ignore[attr-defined]
 
 
 def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, JsonProblem | None]:
@@ -93,8 +109,9 @@ def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, Jso
         start = len(text) - len(text.lstrip(WS))
         if start == len(text) or text[start] not in _VALUE_START:
             return None, _bad_start(text, stop_reason)
+    scan = _scan_finite if _OVERFLOW_RISK.search(text) else _scan_once
     try:
-        value, end = _scan_once(text, start)
+        value, end = scan(text, start)
     except StopIteration as stop:
         return None, classify(text, stop_reason, ValueError(f"Expecting value at {stop.value}"))
     except (_NotClean, ValueError, RecursionError) as exc:

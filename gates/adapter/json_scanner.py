@@ -9,6 +9,7 @@ refused and names the first structural problem (``unterminated_json``, ``truncat
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -289,6 +290,13 @@ class Scanner:
         token = loose.group() if loose else text[i]
         strict = _NUMBER.match(text, i)
         if strict is not None and strict.end() == i + len(token):
+            if any(c in token for c in ".eE") and math.isinf(float(token)):
+                self.soft_problem(
+                    "non_finite_number",
+                    f"{token[:40]} overflows to infinity: it re-serialises as Infinity, which is not JSON",
+                    i,
+                    value=token[:40],
+                )
             return strict.end()
         if i + len(token) == self.n and _NUMBER_PREFIX.match(token):
             self.unterminated(f"the number {token!r}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from sftgate.gates.config import hub_id_grammar, model_id_diagnosis, model_id_fields, model_id_rules
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.frame.escape import visible, visible_lines
 from sftgate.gates.readers import atomic, document, hf_cache, textfile
 from sftgate.gates.readers import config as config_mod
 from sftgate.gates.readers.document import KeyPath, dotted
@@ -63,9 +64,13 @@ class FixPlan:
         """A unified diff of the planned change (empty when nothing changes)."""
         if not self.changed:
             return ""
-        old = self.original.splitlines(keepends=True)
-        new = self.fixed.splitlines(keepends=True)
-        lines = difflib.unified_diff(old, new, fromfile=f"a/{self.display}", tofile=f"b/{self.display}")
+        old = self.original.split("\n")
+        new = self.fixed.split("\n")
+        # Lines split on "\n" only, each shown visible: a "\r" or "\x1b" in the file cannot end a
+        # line of the diff, move the cursor, or start a workflow command (:mod:`sftgate.gates.frame.escape`).
+        old = [visible_lines(x) + "\n" for x in old[:-1]] + ([visible_lines(old[-1])] if old[-1] else [])
+        new = [visible_lines(x) + "\n" for x in new[:-1]] + ([visible_lines(new[-1])] if new[-1] else [])
+        lines = difflib.unified_diff(old, new, fromfile=f"a/{visible(self.display)}", tofile=f"b/{visible(self.display)}")
         return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 

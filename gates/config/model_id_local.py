@@ -107,7 +107,8 @@ def diagnose_local(value: str, kind: str, base_dirs: Sequence[Path] = (),
         return Diagnosis(NOT_A_MODEL_FOLDER, f"local folder {quoted(value)} holds a PEFT adapter (adapter_config.json), "
                          "not a full model: only AutoPeftModel classes load it", form="local",
                          severity=Severity.WARNING, evidence=evidence)
-    return Diagnosis(NOT_A_MODEL_FOLDER, f"local folder {quoted(value)} has no {' / '.join(wanted[:3])}: not a {kind} folder",
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return Diagnosis(NOT_A_MODEL_FOLDER, f"local folder {quoted(value)} has no {' / '.join(wanted[:3])}: not {article} {kind} folder",
                      form="local", evidence=evidence)
 
 

@@ -76,6 +76,13 @@ class InputError(SftgateError):
     exit_code = 2
 
 
+class OutputError(SftgateError):
+    """A report or output target that cannot be written: a folder, a read-only place, a full disk,
+    a closed stdout (exit 2)."""
+
+    exit_code = 2
+
+
 class ConfigError(InputError):
     """An invalid sftgate config: names the file, the key path and the line (exit 2).
 

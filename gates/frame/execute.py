@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sftgate.gates.frame.core import Finding, GateResult, GateSkipped, SftgateError, Stage, Status
+from sftgate.gates.frame.failures import user_error
 
 
 def run_gate(
@@ -47,7 +48,11 @@ def run_gate(
     except SftgateError as exc:
         status, reason, exit_code = Status.ERROR, str(exc), exc.exit_code
     except Exception as exc:  # a gate that raises could not run; it is not a verdict on the data
-        status, reason = Status.ERROR, f"{type(exc).__name__}: {exc}"
+        known = user_error(exc)  # an OSError, too deep a nesting...: the input's, exit 2
+        if known is not None:
+            status, reason, exit_code = Status.ERROR, str(known), known.exit_code
+        else:
+            status, reason = Status.ERROR, f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
     if status is Status.PASS and any(f.is_error for f in findings):
         status = Status.FAIL

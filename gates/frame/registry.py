@@ -37,6 +37,7 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("split-isolation", Stage.DATA, "sftgate.gates.data.split_isolation", "eval and fixed cases do not leak into train", preflight=True),
     GateSpec("prompt-alignment", Stage.TOKENIZER, "sftgate.gates.tokenizer.prompt_alignment", "training and inference prompts tokenize alike", preflight=True),
     GateSpec("eos", Stage.TOKENIZER, "sftgate.gates.tokenizer.eos", "every example ends in a supervised EOS the model stops on", preflight=True),
+    GateSpec("labels", Stage.TOKENIZER, "sftgate.gates.tokenizer.labels", "another trainer's tokenized labels train the answers and their EOS", preflight=True),
     GateSpec("embeddings", Stage.TOKENIZER, "sftgate.gates.tokenizer.embeddings", "the tokens training relies on have trained rows the base can serve", preflight=True),
     GateSpec("model-config", Stage.TOKENIZER, "sftgate.gates.tokenizer.model_config", "the base's generation config saves and the data fits its context window", preflight=True),
     GateSpec("lora-targets", Stage.TRAIN, "sftgate.gates.train.lora_targets", "LoRA target modules exist in the model"),
@@ -47,6 +48,7 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("merge-dtype", Stage.MERGE, "sftgate.gates.merge.merge_dtype", "the merged model keeps the base's dtype and size"),
     GateSpec("provenance", Stage.TRAIN, "sftgate.gates.train.provenance", "the run records what makes it reproducible"),
     GateSpec("release", Stage.RELEASE, "sftgate.gates.release.release", "a release folder matches its manifest and passed gates"),
+    GateSpec("model-card", Stage.RELEASE, "sftgate.gates.release.model_card", "the model card's metadata is what the Hub accepts, with a license and a Hub base"),
 )
 
 # Modules that define rules, for the catalogue (``sftgate rules``). Some define rules without

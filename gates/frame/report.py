@@ -11,11 +11,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from sftgate.gates import __version__
 from sftgate.gates.frame.core import GateResult, Severity, Status
-from sftgate.gates.readers import atomic
+from sftgate.gates.frame.escape import gh_data, gh_prop, md_code, md_text, visible, write_command, xml_attr, xml_text
+from sftgate.gates.readers import report_target
 
 SCHEMA_VERSION = 1
 FORMATS = ("table", "json", "markdown")
@@ -90,7 +92,25 @@ def render(report: Report, fmt: str, *, color: bool = False) -> str:
 def to_json(report: Report) -> str:
     import orjson
 
-    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode("utf-8") + "\n"
+    data = report.to_dict()
+    try:
+        text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8")
+    except TypeError:  # a lone surrogate (e.g. from a file name that is not UTF-8): shown escaped
+        text = orjson.dumps(_visible_surrogates(data), option=orjson.OPT_INDENT_2).decode("utf-8")
+    return text + "\n"
+
+
+def _visible_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, dict):
+        return {_visible_surrogates(k): _visible_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible_surrogates(v) for v in value]
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _paint(text: str, code: str, color: bool) -> str:
@@ -104,25 +124,26 @@ _SEV_COLOR = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.INFO: "36"}
 def gate_lines(g: GateResult, *, color: bool = False) -> list[str]:
     """One gate as text: a status line, then each finding with its location and fix, then metrics.
 
-    Shared by the table report and the pytest plugin's failure text."""
+    Shared by the table report and the pytest plugin's failure text. Every value is
+    :func:`~sftgate.gates.frame.escape.visible`: no value breaks a line or paints the terminal."""
     status = _paint(f"{_ICON[g.status]:<5}", _STATUS_COLOR[g.status], color)
-    head = f"{status} {g.gate} [{g.stage.value}] ({g.seconds:.2f}s)"
+    head = f"{status} {visible(g.gate)} [{g.stage.value}] ({g.seconds:.2f}s)"
     errors = sorted({f.rule for f in g.findings if f.is_error})
     if errors:
         count = sum(1 for f in g.findings if f.is_error)
-        head += f": {count} error finding{'s' if count != 1 else ''} ({', '.join(errors)})"
+        head += f": {count} error finding{'s' if count != 1 else ''} ({visible(', '.join(errors))})"
     if g.reason:
-        head += f": {g.reason}"
+        head += f": {visible(g.reason)}"
     lines = [head]
     for f in g.findings:
         sev = _paint(f"{f.severity.value:<7}", _SEV_COLOR[f.severity], color)
-        lines.append(f"  {sev} {f.code} {f.rule}  {f.location}")
-        lines.append(f"          {f.message}")
+        lines.append(f"  {sev} {f.code} {visible(f.rule)}  {visible(f.location)}")
+        lines.append(f"          {visible(f.message)}")
         if f.suggestion is not None:
-            lines.append(f"          fix: {f.suggestion}")
+            lines.append(f"          fix: {visible(f.suggestion)}")
     for key, value in g.metrics.items():
         if isinstance(value, int | float | str | bool):
-            lines.append(f"          {key}: {value}")
+            lines.append(f"          {visible(str(key))}: {visible(str(value))}")
     return lines
 
 
@@ -139,83 +160,65 @@ def to_table(report: Report, *, color: bool = False) -> str:
         f"{s['skip']} skipped, {s['error']} errors; {s['errors']} error findings, {s['warnings']} warnings"
     )
     for name, path in report.artifacts.items():
-        lines.append(f"{name}: {path}")
+        lines.append(f"{visible(name)}: {visible(str(path))}")
     return "\n".join(lines) + "\n"
 
 
-def _md_cell(text: str) -> str:
-    return escape(text).replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(report: Report) -> str:
+    """GitHub-flavoured markdown (the step summary): every value escaped with
+    :func:`~sftgate.gates.frame.escape.md_text`, so none becomes a link, an image, HTML or a new cell."""
     verdict = "passed" if report.passed else "failed"
-    out = [f"## sftgate `{_md_cell(report.command)}`: {verdict}", ""]
+    out = [f"## sftgate {md_text(report.command)}: {verdict}", ""]
     out += ["| gate | stage | status | findings | seconds |", "|---|---|---|---|---|"]
     for g in report.gates:
-        status = _ICON[g.status] + (f" ({_md_cell(g.reason)})" if g.reason else "")
-        out.append(f"| {g.gate} | {g.stage.value} | {status} | {len(g.findings)} | {g.seconds:.2f} |")
+        status = _ICON[g.status] + (f" ({md_text(g.reason)})" if g.reason else "")
+        out.append(f"| {md_text(g.gate)} | {g.stage.value} | {status} | {len(g.findings)} | {g.seconds:.2f} |")
     findings = [(g, f) for g in report.gates for f in g.findings]
     if findings:
         out += ["", "| severity | code | rule | location | message | fix |", "|---|---|---|---|---|---|"]
         for _, f in findings[:200]:
-            fix = _md_cell(f.suggestion) if f.suggestion is not None else ""
+            fix = md_text(f.suggestion) if f.suggestion is not None else ""
             out.append(
-                f"| {f.severity.value} | {f.code} | `{f.rule}` | `{_md_cell(f.location)}` "
-                f"| {_md_cell(f.message)} | {fix} |"
+                f"| {f.severity.value} | {md_text(f.code)} | {md_code(f.rule)} | {md_text(f.location)} "
+                f"| {md_text(f.message)} | {fix} |"
             )
         if len(findings) > 200:
             out.append(f"\n… {len(findings) - 200} more findings in the JSON report.")
     if report.artifacts:
-        out += [""] + [f"- {name}: `{path}`" for name, path in report.artifacts.items()]
+        out += [""] + [f"- {md_text(name)}: {md_text(str(path))}" for name, path in report.artifacts.items()]
     return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------- JUnit XML
 
-def escape(text: str) -> str:
-    """XML character data escaping (``xml.sax.saxutils`` would pull in urllib at start-up)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def quoteattr(text: str) -> str:
-    """An XML attribute value, quoted, with newlines and tabs kept as character references."""
-    text = escape(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
-    return f'"{text}"'
-
-
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(text: str) -> str:
-    """Text that is legal in XML 1.0: illegal control characters are shown as ``\\xNN``."""
-    return _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
 
 def to_junit(report: Report) -> str:
-    """One ``testsuite`` per report, one ``testcase`` per gate; findings are the failure text."""
+    """One ``testsuite`` per report, one ``testcase`` per gate; findings are the failure text.
+
+    Every value is one line (:func:`~sftgate.gates.frame.escape.visible`) and XML-escaped."""
     s = report.summary()
     cases = []
     for g in report.gates:
-        name = quoteattr(xml_safe(f"{g.stage.value}::{g.gate}"))
+        name = xml_attr(visible(f"{g.stage.value}::{g.gate}"))
         body = "\n".join(
-            f"{f.severity.value} {f.code} {f.rule} at {f.location}: {f.message}"
-            + (f" (fix: {f.suggestion})" if f.suggestion is not None else "")
+            visible(f"{f.severity.value} {f.code} {f.rule} at {f.location}: {f.message}"
+                    + (f" (fix: {f.suggestion})" if f.suggestion is not None else ""))
             for f in g.findings
         )
-        body = escape(xml_safe(body))
+        body = xml_text(body)
         inner = ""
         if g.status is Status.FAIL:
             errs = [f for f in g.findings if f.is_error]
-            msg = quoteattr(xml_safe(f"{len(errs)} error finding(s): " + ", ".join(sorted({f.rule for f in errs}))))
+            msg = xml_attr(visible(f"{len(errs)} error finding(s): " + ", ".join(sorted({f.rule for f in errs}))))
             inner = f"<failure message={msg} type=\"gate-failed\">{body}</failure>"
         elif g.status is Status.ERROR:
-            inner = f"<error message={quoteattr(xml_safe(g.reason or 'error'))} type=\"gate-error\">{body}</error>"
+            inner = f"<error message={xml_attr(visible(g.reason or 'error'))} type=\"gate-error\">{body}</error>"
         elif g.status is Status.SKIP:
-            reason = g.reason or "skipped"
+            reason = visible(g.reason or "skipped")
             if g.required:  # a required skip is never a pass: it fails the suite
-                inner = f"<failure message={quoteattr(xml_safe('required gate skipped: ' + reason))} type=\"gate-skipped\"/>"
+                inner = f"<failure message={xml_attr('required gate skipped: ' + reason)} type=\"gate-skipped\"/>"
             else:
-                inner = f"<skipped message={quoteattr(xml_safe(reason))}/>"
+                inner = f"<skipped message={xml_attr(reason)}/>"
         elif body:
             inner = f"<system-out>{body}</system-out>"
         cases.append(
@@ -225,25 +228,19 @@ def to_junit(report: Report) -> str:
     skipped = sum(1 for g in report.gates if g.status is Status.SKIP and not g.required)
     total = sum(g.seconds for g in report.gates)
     head = (
-        f'<testsuite name={quoteattr(xml_safe("sftgate " + report.command))} tests="{s["gates"]}" '
+        f'<testsuite name={xml_attr(visible("sftgate " + report.command))} tests="{s["gates"]}" '
         f'failures="{failures}" errors="{s["error"]}" skipped="{skipped}" time="{total:.3f}">'
     )
     return '<?xml version="1.0" encoding="utf-8"?>\n' + head + "\n" + "\n".join(cases) + "\n</testsuite>\n"
 
 
-def write_junit(report: Report, path: str) -> None:
-    atomic.write_text(path, to_junit(report))
+def write_junit(report: Report, path: str, *, scrub: Callable[[str], str] | None = None) -> None:
+    """Write the JUnit XML to ``path`` (see :func:`sftgate.gates.readers.report_target.write_report`)."""
+    text = to_junit(report)
+    report_target.write_report(path, scrub(text) if scrub else text, what="--junit-xml")
 
 
 # --------------------------------------------------------------------------- GitHub Actions
-
-
-def _gh_escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _gh_escape_prop(text: str) -> str:
-    return _gh_escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def github_annotations(report: Report) -> str:
@@ -251,27 +248,36 @@ def github_annotations(report: Report) -> str:
     lines = []
     for g in report.gates:
         if g.status is Status.ERROR:
-            lines.append(f"::error title={_gh_escape_prop('sftgate ' + g.gate)}::{_gh_escape_data(g.reason or 'error')}")
+            lines.append(f"::error title={gh_prop('sftgate ' + g.gate)}::{gh_data(g.reason or 'error')}")
         for f in g.findings:
             if f.severity is Severity.INFO:
                 continue
             props = []
             if f.file:
-                props.append(f"file={_gh_escape_prop(f.file)}")
+                props.append(f"file={gh_prop(f.file)}")
                 if f.file_line is not None:
                     props.append(f"line={f.file_line}")
-            props.append(f"title={_gh_escape_prop(f'{f.code} {f.rule}')}")
+            props.append(f"title={gh_prop(f'{f.code} {f.rule}')}")
             text = f.message + (f" (fix: {f.suggestion})" if f.suggestion is not None else "")
-            lines.append(f"::{f.severity.value} {','.join(props)}::{_gh_escape_data(text)}")
+            lines.append(f"::{f.severity.value} {','.join(props)}::{gh_data(text)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def emit_github(report: Report, stream: TextIO, env: os._Environ[str] | dict[str, str]) -> None:
-    """Under ``GITHUB_ACTIONS=true``: annotations on ``stream``, markdown to the step summary."""
+def emit_github(report: Report, stream: TextIO, env: os._Environ[str] | dict[str, str], *,
+                scrub: Callable[[str], str] | None = None) -> None:
+    """Under ``GITHUB_ACTIONS=true``: annotations on ``stream``, markdown to the step summary.
+
+    The annotations go through the stream's command door
+    (:meth:`~sftgate.gates.frame.escape.GuardedStream.command`); the summary is appended with
+    :func:`sftgate.gates.readers.report_target.append_report` and scrubbed of the environment's secrets."""
     if env.get("GITHUB_ACTIONS") != "true":
         return
-    stream.write(github_annotations(report))
+    for line in github_annotations(report).splitlines():
+        write_command(stream, line)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(to_markdown(report))
+        if scrub is None:
+            from sftgate.gates.frame.secrets import Scrubber
+
+            scrub = Scrubber.from_env(env)
+        report_target.append_report(summary, scrub(to_markdown(report)), what="GITHUB_STEP_SUMMARY")

@@ -7,6 +7,7 @@ Profiles (what "complete" means):
   plus ``tokenizer_config.json``); a chat template (``chat_template.jinja``, ``chat_template.json``
   or ``chat_template`` in ``tokenizer_config.json``); ``generation_config.json``.
 - ``mistral``: ``params.json``; ``tekken.json`` or ``tokenizer.model*``; ``consolidated*.safetensors``.
+- ``vllm``, ``tgi``: ``transformers`` plus what that server needs (:mod:`sftgate.gates.merge.serving_profiles`).
 - adapter folders (``adapter_config.json`` present) need ``adapter_config.json`` and
   ``adapter_model.safetensors``.
 
@@ -47,7 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
-from sftgate.gates.merge import folder_contents
+from sftgate.gates.merge import folder_contents, serving_profiles
+from sftgate.gates.merge.serving_profiles import SERVING_PROFILES
 from sftgate.gates.readers.model_folder import FolderListing, list_model_folder
 from sftgate.gates.readers.safetensors_header import (  # noqa: F401 - re-exported: artifacts.read_safetensors_header
     DTYPE_BYTES,
@@ -57,7 +59,7 @@ from sftgate.gates.readers.safetensors_header import (  # noqa: F401 - re-export
 )
 
 GATE = "artifacts"
-PROFILES = ("transformers", "mistral")
+PROFILES = ("transformers", "mistral", *SERVING_PROFILES)  # vllm, tgi: transformers + the server's needs
 KINDS = ("auto", "model", "adapter")
 
 MISSING_ARTIFACT = Rule(
@@ -121,7 +123,8 @@ NOT_A_REGULAR_FILE = Rule(
     "out/merged/.notes -> /etc/shadow",
 )
 
-RULES = (MISSING_ARTIFACT, UNSAFE_WEIGHTS, REMOTE_CODE, CORRUPT_ARTIFACT, UNEXPECTED_FILE, NOT_A_REGULAR_FILE)
+RULES = (MISSING_ARTIFACT, UNSAFE_WEIGHTS, REMOTE_CODE, CORRUPT_ARTIFACT, UNEXPECTED_FILE, NOT_A_REGULAR_FILE,
+         *serving_profiles.RULES)
 
 PICKLE_SUFFIXES = tuple(sorted(folder_contents.UNSAFE_SUFFIXES))
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tekken.json")
@@ -183,6 +186,7 @@ def check(
 
             yield from generation_findings(root / "generation_config.json")  # invalid_generation_config
 
+    yield from serving_profiles.serving_findings(root, names, profile, kind)  # --profile vllm / tgi
     yield from content_findings(listing, metrics=metrics, skip=verified_elsewhere)
 
 

@@ -23,6 +23,7 @@ are read by worker processes (:func:`map_chunks`).
 from __future__ import annotations
 
 import functools
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers.arrow_reader import iter_arrow_folder, iter_parquet
 from sftgate.gates.readers.jsonl_reader import BOM, line_chunks, read_json_array, read_lines
-from sftgate.gates.readers.textfile import PATH_HINT
+from sftgate.gates.readers.textfile import os_problem, regular_path
 
 __all__ = ["DatasetSource", "open_dataset"]
 
@@ -131,15 +132,18 @@ def open_dataset(path: str | Path, *, display: str | None = None, progress: Any 
     """
     p = Path(path)
     shown = display or str(path)
-    if not p.exists():
-        raise InputError(f"{shown}: no such file", hint=PATH_HINT)
-    if p.is_dir():
+    try:
+        mode = p.stat().st_mode
+    except OSError as exc:
+        raise os_problem(exc, shown, "a dataset file") from None
+    if stat.S_ISDIR(mode):
         if (p / "dataset_dict.json").is_file() or (p / "state.json").is_file() or any(p.glob("*.arrow")):
             return DatasetSource(p, shown, "arrow", progress)
         parquet = sorted(p.glob("*.parquet"))
         hint = f"give the file itself, e.g. {parquet[0]}" if parquet else "give a .jsonl or .parquet file"
         raise InputError(f"{shown}: is a folder but not a `datasets` save_to_disk folder", hint=hint)
     suffix = p.suffix.lower()
+    p = regular_path(p, display=shown, expected="a dataset file")  # a FIFO or device: a bounded copy
     if suffix in (".parquet", ".pq"):
         return DatasetSource(p, shown, "parquet", progress)
     if suffix == ".json" and _starts_with_array(p):

@@ -72,19 +72,21 @@ def adapter_vocab_findings(adapter_dir: str | Path) -> Iterator[Finding]:
     head = base.find_head(embed.rows)
     modules = [embed.module] + ([head.module] if head is not None and head.name != embed.name else ["lm_head"])
     sized = False
-    for name, ref in sorted(adapter.tensors.items()):
-        for module in modules:
+    for module in modules:  # one finding per module: peft saves several copies (modules_to_save, original)
+        wrong = {}
+        for name, ref in sorted(adapter.tensors.items()):
             rows = vocab_rows(name, ref, module)
-            if rows is None:
-                continue
-            sized = True
-            if rows != embed.rows:
-                yield VOCAB_MISMATCH.finding(
-                    f"adapter tensor {name} is built for {rows} tokens but its base {base_dir} has {embed.rows}: "
-                    "it does not load onto that base (size mismatch), and vLLM refuses it",
-                    f"{ref.file}:{name}", suggestion="ship the merged model, or the resized base with the adapter",
-                    evidence={"tensor": name, "adapter_rows": rows, "base_rows": embed.rows, "base": str(base_dir)},
-                )
+            sized |= rows is not None
+            if rows is not None and rows != embed.rows:
+                wrong[name] = (ref, rows)
+        if wrong:
+            name, (ref, rows) = next(iter(wrong.items()))
+            yield VOCAB_MISMATCH.finding(
+                f"the adapter's {module} is built for {rows} tokens but its base {base_dir} has {embed.rows}: "
+                "it does not load onto that base (size mismatch), and vLLM refuses it",
+                f"{ref.file}:{name}", suggestion="ship the merged model, or the resized base with the adapter",
+                evidence={"tensors": sorted(wrong), "adapter_rows": rows, "base_rows": embed.rows, "base": str(base_dir)},
+            )
     yield from _token_indices(config, embed.rows, folder, VOCAB_MISMATCH)
     if not sized:
         yield from _tokenizer(folder, embed.rows, base_dir, VOCAB_MISMATCH)

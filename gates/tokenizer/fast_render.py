@@ -68,6 +68,7 @@ class ChatRenderer:
         self._alias = alias
         self._reasoning = frozenset(reasoning)
         self._specials: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._globals = dict(compiled.globals)  # flattened once (transformers sets them at compile time)
 
     @classmethod
     def build(cls, template: str) -> ChatRenderer | None:
@@ -130,15 +131,24 @@ class ChatRenderer:
                 return None
             if not all(isinstance(m, dict) for m in chat):
                 return None
+        variables = self._variables(specials)
+        if not _CALL_KEYS.isdisjoint(variables):  # transformers' own call raises TypeError: the slow path
+            return None
+        compiled = self.compiled
+        env = compiled.environment
+        # Template.render(...) is new_context(dict(globals, **vars)) + concat(root_render_func(context));
+        # the globals are a ChainMap that costs more to copy than the template takes to render.
+        parent = {**self._globals, "messages": chat, "tools": None, "documents": None,
+                  "add_generation_prompt": add_generation_prompt, **variables}
         try:
-            text = self.compiled.render(
-                messages=chat, tools=None, documents=None, add_generation_prompt=add_generation_prompt,
-                **self._variables(specials),
-            )
+            context = env.context_class(env, parent, compiled.name, compiled.blocks, globals=self._globals)
+            text = env.concat(compiled.root_render_func(context))
         except Exception:  # the slow path raises the same error with transformers' message
             return None
         return text if isinstance(text, str) else None
 
+
+_CALL_KEYS = frozenset({"messages", "tools", "documents", "add_generation_prompt"})
 
 _CHECK_CONVERSATIONS: tuple[tuple[tuple[str, str], ...], ...] = (
     (("user", PROBE_USER),),

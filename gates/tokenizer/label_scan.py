@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sftgate.gates.tokenizer.turn_regions import PROMPT_HEADER, PROMPT_TEXT, UNKNOWN, TurnMarkers, classify
+from sftgate.gates.tokenizer.turn_regions import PROMPT_HEADER, PROMPT_TEXT, UNKNOWN, TurnMarkers, expand, region_marks
 
 IGNORE_INDEX = -100
 SHIFTED_MIN = 0.9  # share of trained labels equal to the next input id for a row to count as shifted
@@ -55,12 +55,16 @@ class TokenBatch:
 class BatchHits:
     """What one batch shows, as flat positions per rule plus the figures of the batch."""
 
-    row_of: np.ndarray
-    hits: dict[str, np.ndarray] = field(default_factory=dict)  # rule -> flat positions
+    hits: dict[str, np.ndarray] = field(default_factory=dict)  # rule -> sorted flat positions
     truncation: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # candidates
     row_length: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # real tokens per row
     labels: np.ndarray | None = None  # the labels the rules read (realigned where a row was shifted)
     figures: dict[str, int] = field(default_factory=dict)
+
+
+def row_of(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The row of each flat position."""
+    return np.searchsorted(offsets, positions, "right") - 1
 
 
 def row_sums(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -73,179 +77,241 @@ def row_sums(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
+def _sorted_union(*parts: np.ndarray) -> np.ndarray:
+    """The sorted distinct positions of ``parts`` (a sort, not numpy's slower hash-based unique)."""
+    joined = np.sort(np.concatenate(parts).astype(np.int64, copy=False))
+    return joined[np.r_[True, joined[1:] != joined[:-1]]] if len(joined) else joined
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
 def scan_batch(batch: TokenBatch, markers: TurnMarkers, *, pad_id: int | None, vocab_limit: int | None) -> BatchHits:
-    """Every rule's positions in ``batch`` (see the module docstring for how rows are read)."""
+    """Every rule's positions in ``batch`` (see the module docstring for how rows are read).
+
+    Dense work is a handful of passes over the tokens; everything about rows, examples and
+    headers is done on sorted position arrays.
+    """
     ids = batch.input_ids
     offsets = batch.offsets.astype(np.int64, copy=False)
     n, n_rows = len(ids), batch.n_rows
     lengths = np.diff(offsets)
-    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
-    out = BatchHits(row_of=row_of)
+    out = BatchHits(row_length=lengths.copy())
     labels = batch.labels
+    out.labels = labels
     if n == 0:
-        out.row_length = np.zeros(n_rows, dtype=np.int64)
-        out.labels = labels
         out.figures = {"rows": n_rows, "tokens": 0, "trained_tokens": 0, "segments": 0, "packed_rows": 0}
         return out
     row_start = offsets[:-1][lengths > 0]
-    first = np.zeros(n, dtype=bool)
-    first[row_start] = True
     end_ids = np.asarray(markers.end_of_turn or (-1,), dtype=ids.dtype)
 
     sup = labels != IGNORE_INDEX
+    n_sup = int(np.count_nonzero(sup))
     if vocab_limit is not None:
-        bad = (ids < 0) | (ids >= vocab_limit) | (sup & ((labels < 0) | (labels >= vocab_limit)))
-        out.hits["token_out_of_range"] = np.flatnonzero(bad)
+        out.hits["token_out_of_range"] = _out_of_range(ids, labels, sup, n - n_sup, vocab_limit)
 
-    labels, sup, shifted_rows, mismatched = _realign_shifted(ids, labels, sup, offsets, row_of)
-    if len(shifted_rows):
-        out.hits["labels_shifted"] = row_start[np.isin(row_of[row_start], shifted_rows)]
-    out.labels = labels
+    if np.any((labels != ids) & sup):
+        labels, sup, shifted_rows, mismatched = _realign_shifted(ids, labels, sup, offsets)
+        out.hits["labels_shifted"] = offsets[shifted_rows]
+        out.labels = labels
+    else:
+        mismatched = 0
 
-    pad, row_length = _padding(batch, ids, offsets, lengths, row_of, pad_id, end_ids)
-    out.row_length = row_length
-    trained = sup & ~first
+    trained = sup.copy()
+    trained[row_start] = False  # a row's first label never counts: the model shifts labels
+    pad, out.row_length = _padding(batch, ids, offsets, lengths, pad_id, end_ids)
     if pad is not None:
         out.hits["pad_trained"] = np.flatnonzero(trained & pad)
         trained &= ~pad
 
-    starts, leaks = _example_starts(batch, ids, first, row_of, pad, markers)
-    out.hits["packing_leak"] = leaks
-    start_at = np.flatnonzero(starts)
-    segment = np.cumsum(starts) - 1
-    real = ~pad if pad is not None else np.ones(n, dtype=bool)
-    seg_trained = np.add.reduceat(trained, start_at, dtype=np.int64)
-    seg_real = np.add.reduceat(real, start_at, dtype=np.int64)
-    out.hits["nothing_trained"] = start_at[(seg_trained == 0) & (seg_real > 0)]
+    special = _special_positions(ids, markers)
+    starts, out.hits["packing_leak"] = _example_starts(batch, ids, special, row_start, offsets, pad, markers)
+    seg_trained = np.add.reduceat(trained.view(np.uint8), starts, dtype=np.int64)
+    seg_real = np.add.reduceat(~pad, starts, dtype=np.int64) if pad is not None else np.diff(np.r_[starts, n])
+    out.hits["nothing_trained"] = starts[(seg_trained == 0) & (seg_real > 0)]
 
-    prompt = _prompt_tokens(batch, ids, starts, row_of, markers)
+    prompt = _prompt_trained(batch, ids, special, starts, row_start, markers, trained)
     if prompt is not None:
-        out.hits["prompt_trained"] = np.flatnonzero(trained & prompt)
+        out.hits["prompt_trained"] = prompt
 
-    masked, not_appended, at_end = _run_ends(ids, sup, trained, segment, starts, pad, end_ids, markers)
+    masked, not_appended, at_end = _run_ends(ids, sup, trained, starts, pad, end_ids, markers)
     out.hits["eos_masked"] = masked
-    # A run cut at the end of its example is a truncation when that example ends its row at max length.
-    last_seg_of_row = np.zeros(n_rows, dtype=np.int64)
-    np.maximum.at(last_seg_of_row, row_of[start_at], np.arange(len(start_at)))
-    at_row_end = segment[at_end] == last_seg_of_row[row_of[at_end]]
+    # A run cut at the end of its example is a truncation when that example ends its row (at max length).
+    seg_of_end = np.searchsorted(starts, at_end, "right") - 1
+    next_start = np.r_[starts, n][seg_of_end + 1]
+    at_row_end = _member(next_start, offsets[1:])
     out.hits["eos_not_appended"] = np.sort(np.concatenate([not_appended, at_end[~at_row_end]]))
     out.truncation = at_end[at_row_end]
 
-    seg_rows = row_of[start_at]
+    seg_rows = row_of(offsets, starts)
     out.figures = {
         "rows": n_rows,
-        "tokens": int(real.sum()),
-        "trained_tokens": int(trained.sum()),
-        "segments": len(start_at),
+        "tokens": int(seg_real.sum()),
+        "trained_tokens": int(seg_trained.sum()),
+        "segments": len(starts),
         "packed_rows": int(np.count_nonzero(np.bincount(seg_rows, minlength=n_rows) > 1)),
         "mismatched_labels": mismatched,
     }
     return out
 
 
-def _realign_shifted(ids: np.ndarray, labels: np.ndarray, sup: np.ndarray, offsets: np.ndarray, row_of: np.ndarray
+def _out_of_range(ids: np.ndarray, labels: np.ndarray, sup: np.ndarray, masked: int, limit: int) -> np.ndarray:
+    """Ids outside [0, limit), trained labels outside it (-100 is the only negative label allowed)."""
+    bad_ids = ids.min() < 0 or ids.max() >= limit
+    bad_labels = labels.max() >= limit or int(np.count_nonzero(labels < 0)) != masked
+    if not (bad_ids or bad_labels):
+        return np.zeros(0, dtype=np.int64)
+    bad = (ids < 0) | (ids >= limit) | (sup & ((labels < 0) | (labels >= limit)))
+    return np.flatnonzero(bad)
+
+
+def _realign_shifted(ids: np.ndarray, labels: np.ndarray, sup: np.ndarray, offsets: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Rows whose trained labels are the NEXT input ids (pre-shifted), realigned for the other rules."""
     n_sup = row_sums(sup, offsets)
     aligned = row_sums(sup & (labels == ids), offsets)
-    if (aligned == n_sup).all():
-        return labels, sup, np.zeros(0, dtype=np.int64), 0
     following = np.full(len(ids), -1, dtype=ids.dtype)
     following[:-1] = ids[1:]
-    ends = offsets[1:][np.diff(offsets) > 0] - 1
-    following[ends] = -1
+    nonempty = np.diff(offsets) > 0
+    following[offsets[1:][nonempty] - 1] = -1
     shifted = row_sums(sup & (labels == following), offsets)
     is_shifted = (n_sup >= 2) & (shifted >= SHIFTED_MIN * n_sup) & (aligned < 0.5 * n_sup)
     mismatched = int((n_sup - aligned)[~is_shifted].sum())
-    rows = np.flatnonzero(is_shifted)
+    rows = np.flatnonzero(is_shifted & nonempty)
     if not len(rows):
         return labels, sup, rows, mismatched
     moved = np.full(len(labels), IGNORE_INDEX, dtype=labels.dtype)
     moved[1:] = labels[:-1]
-    moved[offsets[:-1][np.diff(offsets) > 0]] = IGNORE_INDEX
-    labels = np.where(is_shifted[row_of], moved, labels)
+    moved[offsets[:-1][nonempty]] = IGNORE_INDEX
+    per_token = np.repeat(is_shifted, np.diff(offsets))
+    labels = np.where(per_token, moved, labels)
     return labels, labels != IGNORE_INDEX, rows, mismatched
 
 
-def _padding(batch: TokenBatch, ids: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, row_of: np.ndarray,
-             pad_id: int | None, end_ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+def _padding(batch: TokenBatch, ids: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, pad_id: int | None,
+             end_ids: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """The pad positions (or None) and each row's real length (index of its last real token + 1)."""
-    n = len(ids)
-    pos = np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
     nonempty = lengths > 0
-    last_real = np.full(len(lengths), -1, dtype=np.int64)
     if batch.attention_mask is not None:
+        if batch.attention_mask.all():
+            return None, lengths.copy()
         pad = batch.attention_mask == 0
-    elif pad_id is not None and np.any(ids[offsets[1:][nonempty] - 1] == pad_id):
-        pad_run = ids == pad_id
-        last_real[nonempty] = np.maximum.reduceat(np.where(pad_run, -1, pos), offsets[:-1][nonempty])
+    elif pad_id is not None and _trailing_pads(ids, offsets, nonempty, pad_id, pad_id in end_ids):
+        pos = np.arange(len(ids), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+        last_real = np.full(len(lengths), -1, dtype=np.int64)
+        last_real[nonempty] = np.maximum.reduceat(np.where(ids == pad_id, -1, pos), offsets[:-1][nonempty])
         if pad_id in end_ids:  # pad == EOS: the first token of the trailing run is the real EOS
             last_real = np.minimum(last_real + 1, lengths - 1)
-        pad = pos > last_real[row_of]
+        pad = pos > np.repeat(last_real, lengths)
     else:
         return None, lengths.copy()
-    if nonempty.any():
-        last_real[nonempty] = np.maximum.reduceat(np.where(pad, -1, pos), offsets[:-1][nonempty])
-    return (pad if pad.any() else None), last_real + 1
+    if not pad.any():
+        return None, lengths.copy()
+    pos = np.arange(len(ids), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+    last = np.full(len(lengths), -1, dtype=np.int64)
+    last[nonempty] = np.maximum.reduceat(np.where(pad, -1, pos), offsets[:-1][nonempty])
+    return pad, last + 1
 
 
-def _example_starts(batch: TokenBatch, ids: np.ndarray, first: np.ndarray, row_of: np.ndarray,
-                    pad: np.ndarray | None, markers: TurnMarkers) -> tuple[np.ndarray, np.ndarray]:
-    """Where examples start (bool) and the starts that nothing separates (packing leaks)."""
+def _trailing_pads(ids: np.ndarray, offsets: np.ndarray, nonempty: np.ndarray, pad_id: int, pad_is_end: bool) -> bool:
+    """Whether some row ends in pad ids (two of them when the pad id is also an end-of-turn id)."""
+    last = offsets[1:][nonempty] - 1
+    ends_in_pad = ids[last] == pad_id
+    if not pad_is_end or not ends_in_pad.any():
+        return bool(ends_in_pad.any())
+    last = last[ends_in_pad]
+    last = last[last - 1 >= offsets[:-1][nonempty][ends_in_pad]]
+    return bool(np.any(ids[last - 1] == pad_id))
+
+
+_TABLES: dict[TurnMarkers, np.ndarray] = {}
+
+
+def _special_positions(ids: np.ndarray, markers: TurnMarkers) -> np.ndarray:
+    """Positions of the tokens the scan looks for (header starts, BOS, EOS), in one pass over the ids."""
+    table = _TABLES.get(markers)
+    if table is None:
+        wanted = [seq[0] for _, seq in markers.headers if seq] + [t for t in (markers.bos_id, markers.eos_id) if t is not None]
+        table = np.zeros(max([0, *wanted]) + 2, dtype=bool)  # the last entry (False) takes every larger id
+        table[[w for w in wanted if w >= 0]] = True
+        if len(_TABLES) > 16:
+            _TABLES.clear()
+        _TABLES[markers] = table
+    return np.flatnonzero(table.take(ids, mode="clip") & (ids >= 0))
+
+
+def _example_starts(batch: TokenBatch, ids: np.ndarray, special: np.ndarray, row_start: np.ndarray,
+                    offsets: np.ndarray, pad: np.ndarray | None, markers: TurnMarkers) -> tuple[np.ndarray, np.ndarray]:
+    """Where examples start (sorted positions) and the starts nothing separates (packing leaks)."""
     n = len(ids)
-    separated = np.zeros(n, dtype=bool)
+    empty = np.zeros(0, dtype=np.int64)
+    separated = [empty]
     if batch.position_ids is not None:
-        separated |= (batch.position_ids == 0) & ~first
+        separated.append(np.flatnonzero(batch.position_ids == 0))
     if batch.seq_starts is not None:
-        separated |= batch.seq_starts & ~first
-    signals = np.zeros(n, dtype=bool)
+        separated.append(np.flatnonzero(batch.seq_starts))
+    signals = [empty]
     if markers.bos_id is not None:
-        signals |= (ids == markers.bos_id) & ~first
+        signals.append(special[ids[special] == markers.bos_id])
     if markers.eos_id is not None:
-        after = np.flatnonzero(ids[:-1] == markers.eos_id) + 1
-        after = after[(row_of[after] == row_of[after - 1]) & ~first[after]]
-        signals[after] = True
+        after = special[ids[special] == markers.eos_id] + 1
+        after = after[after < n]
+        signals.append(after[row_of(offsets, after) == row_of(offsets, after - 1)])
+    sep, sig = _sorted_union(*separated), _sorted_union(*signals)
     if pad is not None:
-        signals &= ~pad
-        separated &= ~pad
-    leaks = np.zeros(0, dtype=np.int64) if batch.separated else np.flatnonzero(signals & ~separated)
-    return first | separated | signals, leaks
+        sep, sig = sep[~pad[sep]], sig[~pad[sig]]
+    sep = sep[~_member(sep, row_start)]
+    sig = sig[~_member(sig, row_start)]
+    leaks = empty if batch.separated else sig[~_member(sig, sep)]
+    return _sorted_union(row_start, sep, sig), leaks[leaks < n]
 
 
-def _prompt_tokens(batch: TokenBatch, ids: np.ndarray, starts: np.ndarray, row_of: np.ndarray,
-                   markers: TurnMarkers) -> np.ndarray | None:
-    """Tokens of system, user and tool turns (by turn markers, else by ``completion_mask``)."""
+def _prompt_trained(batch: TokenBatch, ids: np.ndarray, special: np.ndarray, starts: np.ndarray,
+                    row_start: np.ndarray, markers: TurnMarkers, trained: np.ndarray) -> np.ndarray | None:
+    """Trained tokens of system, user and tool turns (by turn markers, else by ``completion_mask``);
+    ``None`` when the roles cannot be told. Regions are counted first: clean rows cost one pass."""
     if not markers.has_roles and batch.completion_mask is None:
         return None
-    region = classify(ids, starts, row_of, markers)
-    prompt = (region == PROMPT_HEADER) | (region == PROMPT_TEXT)
-    if batch.completion_mask is not None:
-        prompt |= (region == UNKNOWN) & (batch.completion_mask == 0)
-    return prompt
+    n = len(ids)
+    positions, codes = region_marks(ids, starts, row_start, markers, candidates=special)
+    is_prompt = (codes == PROMPT_HEADER) | (codes == PROMPT_TEXT)
+    hits = np.zeros(0, dtype=np.int64)
+    if is_prompt.any() and np.any(np.add.reduceat(trained.view(np.uint8), positions, dtype=np.int64)[is_prompt]):
+        hits = np.flatnonzero(trained & expand(positions, is_prompt, n))
+    if batch.completion_mask is not None and np.any(codes == UNKNOWN):
+        prompt = expand(positions, codes == UNKNOWN, n) & (batch.completion_mask == 0)
+        hits = _sorted_union(hits, np.flatnonzero(trained & prompt))
+    return hits
 
 
-def _run_ends(ids: np.ndarray, sup: np.ndarray, trained: np.ndarray, segment: np.ndarray, starts: np.ndarray,
-              pad: np.ndarray | None, end_ids: np.ndarray, markers: TurnMarkers
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _run_ends(ids: np.ndarray, sup: np.ndarray, trained: np.ndarray, starts: np.ndarray, pad: np.ndarray | None,
+              end_ids: np.ndarray, markers: TurnMarkers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of trained tokens that do not end in an end-of-turn token: (masked EOS positions,
     run ends followed by something else, run ends at the end of their example)."""
     n = len(ids)
-    next_trained = np.zeros(n, dtype=bool)
-    next_trained[:-1] = trained[1:] & ~starts[1:]
-    ends = np.flatnonzero(trained & ~next_trained)
+    ends = np.flatnonzero(trained[:-1] & ~trained[1:])
+    before = starts[1:] - 1  # a run that reaches the next example's start ends there too
+    extra = [before[trained[before]]]
+    if trained[-1]:
+        extra.append(np.array([n - 1]))
+    ends = _sorted_union(ends, *extra)
+    segment = np.searchsorted(starts, ends, "right") - 1
     ok = np.isin(ids[ends], end_ids)
     tail = np.asarray(markers.after_end or (-2,), dtype=ids.dtype)
-    in_tail = np.isin(ids[ends], tail)
+    in_tail = np.isin(ids[ends], tail) & ~ok
     for back in range(1, len(markers.after_end) + 1):  # the template's text after the end-of-turn token
-        prev = ends - back
-        valid = (prev >= 0) & in_tail & ~ok
-        prev = np.where(valid, prev, 0)
-        valid &= segment[prev] == segment[ends]
+        prev = np.maximum(ends - back, 0)
+        valid = in_tail & (ends - back >= starts[segment])
         ok |= valid & np.isin(ids[prev], end_ids)
-        in_tail &= valid & np.isin(ids[prev], tail)
-    bad = ends[~ok]
+        in_tail = valid & np.isin(ids[prev], tail)
+    bad, segment = ends[~ok], segment[~ok]
     nxt = np.minimum(bad + 1, n - 1)
-    follows = (bad + 1 < n) & (segment[nxt] == segment[bad])
+    follows = (bad + 1 < n) & (np.r_[starts, n][segment + 1] > bad + 1)
     if pad is not None:
         follows &= ~pad[nxt]
     masked = follows & np.isin(ids[nxt], end_ids) & ~sup[nxt]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sftgate.gates.tokenizer.label_scan import BatchHits, TokenBatch
+from sftgate.gates.tokenizer.label_scan import BatchHits, TokenBatch, row_of
 
 FIRST_ROWS = 20
 SAMPLES = 5
@@ -89,30 +89,31 @@ class LabelTally:
             if not len(positions):
                 continue
             tally = self.rules[rule]
-            rows = hits.row_of[positions]
-            distinct = np.unique(rows)
+            rows = row_of(batch.offsets, positions)
+            distinct = rows[np.r_[True, rows[1:] != rows[:-1]]]  # positions are sorted
             tally.rows += len(distinct)
             tally.tokens += len(positions)
             room = max(FIRST_ROWS - len(tally.first_rows), SAMPLES - len(tally.samples))
             for flat in positions[np.searchsorted(rows, distinct[:room])]:
-                tally.note(int(numbers[hits.row_of[flat]]), self._sample(batch, labels, hits, int(flat), numbers))
+                tally.note(int(numbers[row_of(batch.offsets, flat)]), self._sample(batch, labels, int(flat), numbers))
             self._keep(batch, labels, distinct[: self.keep_rows], numbers)
         cand = hits.truncation
         if len(cand):
-            rows = hits.row_of[cand]
+            rows = row_of(batch.offsets, cand)
             other = hits.hits.get("eos_not_appended")
-            flagged = np.isin(rows, hits.row_of[other]) if other is not None and len(other) else np.zeros(len(rows), bool)
+            flagged = (np.isin(rows, row_of(batch.offsets, other)) if other is not None and len(other)
+                       else np.zeros(len(rows), bool))
             self._cand_rows.append(numbers[rows].astype(np.int64))
             self._cand_lengths.append(hits.row_length[rows])
             self._cand_flags.append(flagged)
             for i in range(min(len(cand), 2 * FIRST_ROWS - len(self._cand_samples))):
                 flat = int(cand[i])
                 self._cand_samples.append(_Candidate(int(numbers[rows[i]]), int(hits.row_length[rows[i]]),
-                                                     bool(flagged[i]), self._sample(batch, labels, hits, flat, numbers)))
+                                                     bool(flagged[i]), self._sample(batch, labels, flat, numbers)))
             self._keep(batch, labels, np.unique(rows)[: self.keep_rows], numbers)
 
-    def _sample(self, batch: TokenBatch, labels: np.ndarray, hits: BatchHits, flat: int, numbers: np.ndarray) -> Sample:
-        row = int(hits.row_of[flat])
+    def _sample(self, batch: TokenBatch, labels: np.ndarray, flat: int, numbers: np.ndarray) -> Sample:
+        row = int(row_of(batch.offsets, np.asarray(flat)))
         lo_row, hi_row = int(batch.offsets[row]), int(batch.offsets[row + 1])
         lo, hi = max(lo_row, flat - CONTEXT), min(hi_row, flat + CONTEXT + 1)
         return Sample(int(numbers[row]), flat - lo_row, batch.input_ids[lo:hi].tolist(), labels[lo:hi].tolist(), flat - lo)

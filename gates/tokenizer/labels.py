@@ -34,6 +34,7 @@ from sftgate.gates.tokenizer.token_encoding import token_strings
 from sftgate.gates.tokenizer.turn_markers import learn_markers
 
 GATE = "labels"
+COALESCE_ROWS = 4096
 
 NOTHING_TRAINED = Rule(
     "LBL001", "nothing_trained", Severity.ERROR, GATE,
@@ -179,11 +180,7 @@ def check(
         row = 1
         bar = _bar(progress)
         try:
-            for record_batch in source:
-                if max_rows is not None and row > max_rows:
-                    break
-                if max_rows is not None and row - 1 + record_batch.num_rows > max_rows:
-                    record_batch = record_batch.slice(0, max_rows - row + 1)
+            for record_batch in coalesce(source, max_rows):
                 yield from_arrow(record_batch, first_row=row, display=source.display)
                 row += record_batch.num_rows
                 if bar is not None:
@@ -197,6 +194,28 @@ def check(
         allow_prompt_training=allow_prompt_training, max_truncated_share=max_truncated_share,
         keep_rows=keep_rows, kept=kept, metrics=metrics,
     )
+
+
+def coalesce(batches: Iterable[Any], max_rows: int | None = None, rows: int = COALESCE_ROWS) -> Iterator[Any]:
+    """Arrow record batches joined to about ``rows`` rows each (fewer, larger numpy passes), at most
+    ``max_rows`` rows in all."""
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    held = seen = 0
+    for batch in batches:
+        if max_rows is not None and seen + batch.num_rows > max_rows:
+            batch = batch.slice(0, max_rows - seen)
+        seen += batch.num_rows
+        pending.append(batch)
+        held += batch.num_rows
+        if held >= rows:
+            yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+            pending, held = [], 0
+        if max_rows is not None and seen >= max_rows:
+            break
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _bar(progress: bool) -> Any:

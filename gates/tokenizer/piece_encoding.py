@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
+from itertools import chain
 from typing import Any
 
 CACHE_MAX = 200_000  # words kept (about 30 MB at most); the cache is cleared when full
+STRETCHES_MAX = 16_384  # stretches kept (a batch of a few thousand texts)
+VERIFY = 512  # the first real texts each encoder also encodes with the backend, to compare
 
 PROBES = (
     "", " ", "  ", "hello", " hello world", "hello  world", "a\n\nb", "\tx\t", "trailing ", "▁lit▁eral ▁▁",
@@ -49,7 +53,13 @@ class PieceEncoder:
         self.ids = {content: token_id for content, token_id, _ in added}
         self.passes = [_matcher([c for c, _, normalized in added if normalized is flag]) for flag in (False, True)]
         self.affixes = affixes  # (prefix, suffix) with add_special_tokens; None: unknown post-processor
-        self.cache: dict[str, list[int]] = {}
+        self.verified = 0  # real texts compared with the backend so far
+        self.broken = False
+        self.plain: dict[str, list[int]] = {}  # piece -> ids, for the piece without a leading ``rep``
+        self.spaced: dict[str, list[int]] = {}  # r -> ids of ``rep + r``
+        # (stretch, at offset 0) -> ids: the prompt, the full text and the turns of one example
+        # share their stretches, and a batch encodes all of them
+        self.stretches: dict[tuple[str, bool], list[int]] = {}
 
     @classmethod
     def build(cls, backend: Any) -> PieceEncoder | None:
@@ -103,13 +113,27 @@ class PieceEncoder:
     def encode_batch(self, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
         return [self.encode(text, add_special_tokens) for text in texts]
 
+    def encode_checked(self, backend: Any, texts: list[str], add_special_tokens: bool) -> list[list[int]] | None:
+        """:meth:`encode_batch`, compared with ``backend`` on the first :data:`VERIFY` texts of real data
+        too (on top of the probes); ``None`` once they ever differed: the caller uses the backend."""
+        if self.broken or (add_special_tokens and self.affixes is None):
+            return None
+        ids = self.encode_batch(texts, add_special_tokens)
+        if self.verified < VERIFY:
+            head = texts[: VERIFY - self.verified]
+            if [e.ids for e in backend.encode_batch_fast(head, add_special_tokens=add_special_tokens)] != ids[: len(head)]:
+                self.broken = True
+                return None
+            self.verified += len(head)
+        return ids
+
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         ids: list[int] = []
         for start, segment, token_id in self._segments(text):
             if token_id is not None:
                 ids.append(token_id)
             else:
-                ids.extend(self._stretch(segment, start == 0))
+                ids += self._stretch(segment, start == 0)
         if add_special_tokens:
             if self.affixes is None:
                 raise ValueError("no known post-processor: encode with the backend")
@@ -129,44 +153,85 @@ class PieceEncoder:
                     out.append((offset, segment, token_id))
                     continue
                 pos = 0
-                for match in matcher.finditer(segment):
-                    if match.start() > pos:
-                        out.append((offset + pos, segment[pos:match.start()], None))
-                    out.append((offset + match.start(), match.group(), self.ids[match.group()]))
-                    pos = match.end()
+                for start, content in matcher.matches(segment):
+                    if start > pos:
+                        out.append((offset + pos, segment[pos:start], None))
+                    out.append((offset + start, content, self.ids[content]))
+                    pos = start + len(content)
                 if pos < len(segment):
                     out.append((offset + pos, segment[pos:], None))
             parts = out
         return parts
 
     def _stretch(self, segment: str, at_start: bool) -> list[int]:
+        key = (segment, at_start)
+        ids = self.stretches.get(key)
+        if ids is None:
+            ids = self._encode_stretch(segment, at_start)
+            if len(self.stretches) >= STRETCHES_MAX:
+                self.stretches.clear()
+            self.stretches[key] = ids
+        return ids
+
+    def _encode_stretch(self, segment: str, at_start: bool) -> list[int]:
         rep = self.rep
         word = segment.replace(" ", rep)
         if (self.prepend == "always" or (self.prepend == "first" and at_start)) and not word.startswith(rep):
             word = rep + word
         if self.double in word:  # a merge may cross the piece boundary here: BPE the stretch whole
             return [t.id for t in self.model.tokenize(word)]
-        cache = self.cache
-        ids: list[int] = []
-        first, *rest = word.split(rep)
-        pieces = ([first] if first else []) + [rep + piece for piece in rest]
-        for piece in pieces:
-            found = cache.get(piece)
-            if found is None:
-                found = [t.id for t in self.model.tokenize(piece)]
-                if len(cache) >= CACHE_MAX:
-                    cache.clear()
-                cache[piece] = found
-            ids.extend(found)
+        rest = word.split(rep)  # the pieces: rest[0] and then ``rep + r`` for every later r
+        first = rest.pop(0)
+        found = list(map(self.spaced.get, rest))
+        if None in found:
+            found = [f if f is not None else self._piece(r, rep) for f, r in zip(found, rest, strict=True)]
+        if first:
+            known = self.plain.get(first)
+            found.insert(0, known if known is not None else self._piece(first, ""))
+        return list(chain.from_iterable(found))
+
+    def _piece(self, piece: str, lead: str) -> list[int]:
+        cache = self.spaced if lead else self.plain
+        ids = [t.id for t in self.model.tokenize(lead + piece)]
+        if len(cache) >= CACHE_MAX:
+            cache.clear()
+        cache[piece] = ids
         return ids
 
 
-def _matcher(contents: list[str]) -> re.Pattern[str] | None:
-    """Leftmost-longest matching of literal strings (what ``tokenizers``' Aho-Corasick split does):
-    the regex tries the alternatives longest first at the leftmost position that matches."""
-    if not contents:
-        return None
-    return re.compile("|".join(re.escape(c) for c in sorted(set(contents), key=len, reverse=True)))
+class _Matcher:
+    """Leftmost-longest matching of literal strings, what ``tokenizers``' Aho-Corasick split does.
+
+    One regex built as a trie of the strings (``[(?:INST\\]|/INST\\]|control_(?:1(?:2|3)...))``):
+    the search stops at the leftmost position where one string starts, the trie's greedy optional
+    groups take the longest string there, and the next search starts after it.
+    """
+
+    def __init__(self, contents: list[str]) -> None:
+        trie: dict[str, Any] = {}
+        for content in set(contents):
+            node = trie
+            for char in content:
+                node = node.setdefault(char, {})
+            node[""] = {}  # a string ends here
+        self.pattern = re.compile(_trie_regex(trie))
+
+    def matches(self, text: str) -> list[tuple[int, str]]:
+        return [(hit.start(), hit.group()) for hit in self.pattern.finditer(text)]
+
+
+def _trie_regex(node: dict[str, Any]) -> str:
+    branches = [re.escape(char) + _trie_regex(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:  # a string may end here: the longer ones first (greedy), else stop here
+        return ("(?:" + body + ")?") if len(branches) > 1 or len(body) > 1 else body + "?"
+    return body
+
+
+def _matcher(contents: list[str]) -> _Matcher | None:
+    return _Matcher(contents) if contents else None
 
 
 def _affixes(processor: Any) -> tuple[list[int], list[int]] | None:
@@ -205,3 +270,18 @@ def _affixes(processor: Any) -> tuple[list[int], list[int]] | None:
         else:
             return None
     return (before, after) if seen else None
+
+
+_ENCODERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # tokenizer -> encoder | False
+
+
+def piece_encoder(tokenizer: Any, backend: Any) -> PieceEncoder | None:
+    """The :class:`PieceEncoder` of ``tokenizer`` (whose Rust backend is ``backend``), built once, or ``None``."""
+    try:
+        found = _ENCODERS.get(tokenizer)
+    except TypeError:  # not weak-referenceable
+        return None
+    if found is None:
+        found = PieceEncoder.build(backend) or False
+        _ENCODERS[tokenizer] = found
+    return found or None

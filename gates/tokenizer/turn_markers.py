@@ -208,10 +208,8 @@ def _check(tokenizer: Any, spec: PromptSpec, markers: TurnMarkers) -> str | None
         ids, offsets = _encode_with_offsets(tokenizer, text)
     except (RenderError, _NoOffsets) as exc:
         return f"the check conversation cannot be read: {exc}"
-    flat = np.asarray(ids, dtype=np.int64)
-    starts = np.zeros(len(flat), dtype=bool)
-    starts[:1] = True
-    region = classify(flat, starts, np.zeros(len(flat), dtype=np.int32), markers)
+    zero = np.zeros(1, dtype=np.int64)
+    region = classify(np.asarray(ids, dtype=np.int64), zero, zero, markers)
     char = 0
     for role, content in CHECK:
         start = text.find(content, char)

@@ -54,59 +54,89 @@ class TurnMarkers:
         return {role: list(ids) for role, ids in self.headers}
 
 
-def find_sequence(ids: np.ndarray, seq: tuple[int, ...], row_of: np.ndarray) -> np.ndarray:
-    """Start positions of ``seq`` in the flat ``ids``, never across two rows (``row_of`` per token)."""
+def _same_row(first: np.ndarray, last: np.ndarray, row_starts: np.ndarray) -> np.ndarray:
+    return np.searchsorted(row_starts, first, "right") == np.searchsorted(row_starts, last, "right")
+
+
+def find_sequence(ids: np.ndarray, seq: tuple[int, ...], row_starts: np.ndarray,
+                  candidates: np.ndarray | None = None) -> np.ndarray:
+    """Start positions of ``seq`` in the flat ``ids``, never across two rows (``row_starts``: sorted).
+
+    ``candidates``: sorted positions known to hold every occurrence of ``seq[0]`` (saves a pass)."""
     k = len(seq)
     n = len(ids)
     if k == 0 or n < k:
         return np.zeros(0, dtype=np.int64)
-    cand = np.flatnonzero(ids[: n - k + 1] == seq[0])
+    if candidates is None:
+        cand = np.flatnonzero(ids[: n - k + 1] == seq[0])
+    else:
+        cand = candidates[(ids[candidates] == seq[0]) & (candidates <= n - k)]
     for j in range(1, k):
         if not len(cand):
             break
         cand = cand[ids[cand + j] == seq[j]]
     if k > 1 and len(cand):
-        cand = cand[row_of[cand] == row_of[cand + k - 1]]
+        cand = cand[_same_row(cand, cand + k - 1, row_starts)]
     return cand
 
 
-def classify(ids: np.ndarray, starts: np.ndarray, row_of: np.ndarray, markers: TurnMarkers) -> np.ndarray:
-    """The region code of every token of ``ids``; ``starts`` (bool) marks where an example begins.
+def region_marks(ids: np.ndarray, starts: np.ndarray, row_starts: np.ndarray, markers: TurnMarkers,
+                 candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The regions as runs: ``(positions, codes)``, each code holding from its position to the next.
 
-    Each token takes the region of the last mark at or before it: an example start (PREFIX), a
-    header's first token (its header code) or the token after a header (its text code). Tokens of
-    an example without any header are UNKNOWN.
+    ``starts`` are the sorted flat positions where examples begin (the first is 0). Marks: an
+    example start (PREFIX), a header's first token (its header code), the token after a header
+    (its text code); at one position a header beats a start, which beats a text mark. Examples in
+    which no header occurs are UNKNOWN throughout. ``candidates``: see :func:`find_sequence`.
     """
     n = len(ids)
-    region = np.full(n, UNKNOWN, dtype=np.int8)
     if n == 0 or not markers.has_roles:
-        return region
-    code = np.zeros(n, dtype=np.int8)
-    mark = np.zeros(n, dtype=bool)
-    header_starts: list[tuple[np.ndarray, int]] = []
+        return np.zeros(1, dtype=np.int64), np.full(1, UNKNOWN, dtype=np.int8)
+    positions, codes, ranks = [starts], [np.full(len(starts), PREFIX, dtype=np.int8)], [np.ones(len(starts), np.int8)]
+    headers = []
     for role, seq in markers.headers:
-        found = find_sequence(ids, seq, row_of)
+        found = find_sequence(ids, seq, row_starts, candidates)
         if not len(found):
             continue
-        is_assistant = role == ASSISTANT
+        text, head = (ASSISTANT_TEXT, ASSISTANT_HEADER) if role == ASSISTANT else (PROMPT_TEXT, PROMPT_HEADER)
         after = found + len(seq)
         after = after[after < n]
-        mark[after] = True
-        code[after] = ASSISTANT_TEXT if is_assistant else PROMPT_TEXT
-        header_starts.append((found, ASSISTANT_HEADER if is_assistant else PROMPT_HEADER))
-    if not header_starts:
-        return region
-    mark[starts] = True
-    code[starts] = PREFIX
-    for found, header_code in header_starts:
-        mark[found] = True
-        code[found] = header_code
-    last = np.maximum.accumulate(np.where(mark, np.arange(n), 0))
-    region = code[last]
-    # Examples with no header at all: unknown, not "before the first header".
-    example = np.cumsum(starts) - 1
-    has_header = np.zeros(int(example[-1]) + 1, dtype=bool)
-    for found, _ in header_starts:
-        has_header[example[found]] = True
-    region[~has_header[example]] = UNKNOWN
-    return region
+        positions += [after, found]
+        codes += [np.full(len(after), text, np.int8), np.full(len(found), head, np.int8)]
+        ranks += [np.zeros(len(after), np.int8), np.full(len(found), 2, np.int8)]
+        headers.append(found)
+    pos, code, rank = np.concatenate(positions), np.concatenate(codes), np.concatenate(ranks)
+    order = np.lexsort((rank, pos))
+    pos, code = pos[order], code[order]
+    last = np.r_[pos[1:] != pos[:-1], True]
+    pos, code = pos[last], code[last]
+    example = np.searchsorted(starts, pos, "right") - 1
+    has_header = np.zeros(len(starts), dtype=bool)
+    if headers:
+        has_header[np.searchsorted(starts, np.concatenate(headers), "right") - 1] = True
+    return pos, np.where(has_header[example], code, UNKNOWN).astype(np.int8)
+
+
+def expand(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """One value per token from runs (``positions[0]`` is 0)."""
+    return np.repeat(values, np.diff(np.r_[positions, n]))
+
+
+def classify(ids: np.ndarray, starts: np.ndarray, row_starts: np.ndarray, markers: TurnMarkers) -> np.ndarray:
+    """The region code of every token of ``ids`` (see :func:`region_marks`)."""
+    positions, codes = region_marks(ids, starts, row_starts, markers)
+    return expand(positions, codes, len(ids))
+
+
+def assistant_spans(ids: list[int], markers: TurnMarkers) -> tuple[tuple[int, int], ...] | None:
+    """``[start, end)`` of each assistant turn's text in one row, or ``None`` when roles are unknown."""
+    flat = np.asarray(ids, dtype=np.int64)
+    if not markers.has_roles or not len(flat):
+        return None
+    zero = np.zeros(1, dtype=np.int64)
+    region = classify(flat, zero, zero, markers)
+    if (region == UNKNOWN).all():
+        return None
+    inside = np.concatenate([[False], region == ASSISTANT_TEXT, [False]])
+    edges = np.flatnonzero(inside[1:] != inside[:-1])
+    return tuple((int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True))

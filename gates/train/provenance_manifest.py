@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers.model_folder import list_model_folder
 from sftgate.gates.release.release import sha256_file
 
 __all__ = [
@@ -34,7 +35,8 @@ __all__ = [
 MANIFEST_NAME = "provenance.json"
 ADAPTER_MANIFEST = "sftgate-provenance.json"
 PACKAGES = ("sftgate", "torch", "transformers", "peft", "datasets", "accelerate", "tokenizers", "safetensors")
-FULL_HASH_LIMIT = 2 << 30  # weight files above 2 GiB in total get a header fingerprint, not a full hash
+FULL_HASH_LIMIT = 2 << 30  # folders above 2 GiB in total get a header fingerprint, not a full hash
+PARTIAL_HASH_OVER = 64 << 20  # in header mode, other files over 64 MiB: their first and last MiB
 
 
 def count_records(path: Path) -> int | None:
@@ -82,24 +84,32 @@ def file_info(path: str | os.PathLike[str], *, records: bool = True) -> dict[str
 
 
 def model_fingerprint(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """A content fingerprint of a local model folder: config, weights, tokenizer files.
+    """A content fingerprint of a model folder: every entry of the one walk of it.
 
-    Weight files are hashed in full up to 2 GiB in total; above that, their safetensors headers
-    (tensor names, shapes, dtypes, offsets) and sizes are hashed (``kind: header``).
+    The walk is :func:`sftgate.gates.readers.model_folder.list_model_folder`: subfolders, dot-files
+    and ``__pycache__`` included, so a file added anywhere changes the fingerprint. Each regular file
+    adds its path, size and sha256; a symlink or special file adds its kind and link text (never
+    followed). Above 2 GiB in total, safetensors files add their header instead of their sha256,
+    and other files over 64 MiB their first and last MiB (``kind: header``).
     """
-    root = Path(folder)
-    files = sorted(q for q in root.iterdir() if q.is_file() and not q.name.startswith("."))
-    weights = [q for q in files if q.suffix in (".safetensors", ".bin", ".pt", ".pth")]
-    total = sum(q.stat().st_size for q in weights)
+    listing = list_model_folder(Path(folder).resolve())
+    sizes = {rel: listing.path(rel).stat().st_size for rel in listing.files}
+    total = sum(sizes.values())
     kind = "full" if total <= FULL_HASH_LIMIT else "header"
     digest = hashlib.sha256()
-    for q in files:
-        digest.update(q.name.encode() + b"\0" + str(q.stat().st_size).encode() + b"\0")
-        if q in weights and kind == "header":
-            digest.update(_safetensors_header(q))
+    for rel in listing.files:
+        path = listing.path(rel)
+        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + str(sizes[rel]).encode() + b"\0")
+        if kind == "header" and rel.endswith(".safetensors"):
+            digest.update(_safetensors_header(path))
+        elif kind == "header" and sizes[rel] > PARTIAL_HASH_OVER:
+            digest.update(_ends(path))
         else:
-            digest.update(sha256_file(q).encode())
-    return {"sha256": digest.hexdigest(), "kind": kind, "files": len(files), "weight_bytes": total}
+            digest.update(sha256_file(path).encode())
+    for odd in listing.odd:
+        digest.update(f"{odd.rel}\0{odd.what}\0{odd.target}\0".encode("utf-8", "surrogateescape"))
+    weights = sum(size for rel, size in sizes.items() if rel.endswith((".safetensors", ".bin", ".pt", ".pth")))
+    return {"sha256": digest.hexdigest(), "kind": kind, "files": len(listing.files), "weight_bytes": weights}
 
 
 def _safetensors_header(path: Path) -> bytes:
@@ -109,6 +119,13 @@ def _safetensors_header(path: Path) -> bytes:
             return head
         size = int.from_bytes(head, "little")
         return head + handle.read(min(size, 100 << 20))
+
+
+def _ends(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        first = handle.read(1 << 20)
+        handle.seek(-(1 << 20), os.SEEK_END)
+        return hashlib.sha256(first + handle.read()).hexdigest().encode()
 
 
 def resolve_base(model_id: str, revision: str | None, local: Path | None) -> dict[str, Any]:

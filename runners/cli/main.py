@@ -9,15 +9,16 @@ Each subcommand lives in ``runners/cli/commands/<name>.py`` with ``HELP``, ``DES
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from sftgate.gates import __version__
-from sftgate.gates.frame.core import SftgateError
 from sftgate.gates.frame.report import FORMATS
 from sftgate.runners.cli.streams import IO
 
@@ -28,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("model-id", "sftgate.runners.cli.commands.model_id"),
     ("data", "sftgate.runners.cli.commands.data"),
     ("tokenizer", "sftgate.runners.cli.commands.tokenizer"),
+    ("labels", "sftgate.runners.cli.commands.labels"),
     ("json-check", "sftgate.runners.cli.commands.json_check"),
     ("eval", "sftgate.runners.cli.commands.eval"),
     ("train", "sftgate.runners.cli.commands.train"),
@@ -111,8 +113,27 @@ def build_parser(io: IO) -> _Parser:
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None,
          env: dict[str, str] | None = None) -> int:
-    """Entry point: parse ``argv``, run the command, render its report, return the exit code."""
-    io = IO(stdout or sys.stdout, stderr or sys.stderr, dict(os.environ) if env is None else env)
+    """Entry point: parse ``argv``, run the command, render its report, return the exit code.
+
+    The one place an exception becomes an exit code (:mod:`sftgate.gates.frame.failures`): a user
+    error is 2 with its message, Ctrl-C is 130, a bug is 3; no traceback unless ``SFTGATE_DEBUG``.
+    Run as the ``sftgate`` script (no streams given), ``sys.stdout`` and ``sys.stderr`` are the guarded
+    streams while the command runs, so what libraries print is guarded and scrubbed too."""
+    own = stdout is None and stderr is None
+    io = IO(stdout or sys.stdout or _Closed(), stderr or sys.stderr or _Closed(),
+            dict(os.environ) if env is None else env)
+    saved = (sys.stdout, sys.stderr)
+    if own:
+        sys.stdout, sys.stderr = io.stdout, io.stderr  # type: ignore[assignment]
+    try:
+        return _run(argv, io)
+    finally:
+        if own:
+            sys.stdout, sys.stderr = saved
+        _finish(io, own)
+
+
+def _run(argv: Sequence[str] | None, io: IO) -> int:
     args = None
     try:
         parser = build_parser(io)
@@ -128,21 +149,63 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         return emit_report(result, args, io)
     except _Exit as done:
         return done.code
-    except SftgateError as exc:
+    except KeyboardInterrupt:
+        _quietly(io.stderr.write, "sftgate: interrupted\n")
+        return 130
+    except Exception as exc:
+        from sftgate.gates.frame.failures import user_error
+
+        known = user_error(exc)
+        if known is None:
+            return _internal_error(io)
         from sftgate.runners.cli.output import emit_error
 
-        return emit_error(exc, args, io)
-    except KeyboardInterrupt:
-        io.stderr.write("sftgate: interrupted\n")
-        return 130
-    except Exception:
+        try:
+            return emit_error(known, args, io)
+        except (OSError, ValueError):  # the streams themselves are gone
+            return known.exit_code
+
+
+def _internal_error(io: IO) -> int:
+    def report() -> None:
         io.stderr.write("sftgate: internal error (a bug in sftgate, not in your input); please report it with:\n")
         if io.env.get("SFTGATE_DEBUG"):
             traceback.print_exc(file=io.stderr)
         else:
             last = traceback.format_exc().strip().splitlines()[-1]
             io.stderr.write(f"  {last}\n  set SFTGATE_DEBUG=1 for the traceback\n")
-        return 3
+
+    _quietly(report)
+    return 3
+
+
+def _quietly(write: Any, *args: Any) -> None:
+    """Write to a stream that may be closed (a broken pipe): then say nothing."""
+    with contextlib.suppress(OSError, ValueError):
+        write(*args)
+
+
+def _finish(io: IO, own: bool) -> None:
+    try:
+        io.finish()
+    except (OSError, ValueError):  # stdout closed under us (`| head`): no second error at exit
+        if own:
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+
+
+class _Closed:
+    """Stands in for a stream the process was started without (``sftgate ... >&-``)."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "the stream is closed (the process was started without it)")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,18 @@
-"""The streams and environment a command runs with (no other import: every CLI module may use it)."""
+"""The streams and environment a command runs with (no other import: every CLI module may use it).
+
+Both streams are :class:`~sftgate.gates.frame.escape.GuardedStream`: what a command writes is
+scrubbed of the secrets in ``env`` and no line of it can read as a GitHub workflow command,
+whoever built the text.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from typing import TextIO
+
+from sftgate.gates.frame.escape import GuardedStream
+from sftgate.gates.frame.secrets import Scrubber
 
 
 @dataclass
@@ -14,6 +22,13 @@ class IO:
     stdout: TextIO
     stderr: TextIO
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def __post_init__(self) -> None:
+        self.scrubber = Scrubber.from_env(self.env)
+        if not isinstance(self.stdout, GuardedStream):
+            self.stdout = GuardedStream(self.stdout, self.scrubber)  # type: ignore[assignment]
+        if not isinstance(self.stderr, GuardedStream):
+            self.stderr = GuardedStream(self.stderr, self.scrubber)  # type: ignore[assignment]
 
     @property
     def is_tty(self) -> bool:
@@ -25,3 +40,9 @@ class IO:
     def say(self, message: str) -> None:
         """Status lines go to stderr, so stdout stays one document for ``--format json``."""
         print(message, file=self.stderr, flush=True)
+
+    def finish(self) -> None:
+        """Write what the guarded streams hold back and flush them."""
+        for stream in (self.stdout, self.stderr):
+            if isinstance(stream, GuardedStream):
+                stream.finish()

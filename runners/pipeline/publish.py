@@ -1,7 +1,10 @@
 """Publishing a release: upload a release folder to the Hugging Face Hub after the release gate passes.
 
 ``publish`` uploads with huggingface_hub only with a token from the environment (``HF_TOKEN``),
-which is never printed. Without a token it is a dry run that lists what would be uploaded.
+which is never printed. Without a token it is a dry run that lists what would be uploaded. What is
+listed and uploaded is the manifest and the regular files of the one walk of the folder
+(:func:`sftgate.gates.release.release.release_files`), passed to the upload as an explicit list: a
+file the release gate did not see is never uploaded.
 
 Example::
 
@@ -11,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any
 
 from sftgate.gates.config import hub_id_grammar
 from sftgate.gates.frame.core import SftgateError, UsageError
+from sftgate.gates.release import model_card
 from sftgate.gates.release import release as release_gate
 
 
@@ -47,7 +52,7 @@ def publish(
 ) -> list[str]:
     """Upload ``release_dir`` to the Hub model repo ``repo_id``; returns the files (relative paths).
 
-    The release gate runs first: any error finding raises :class:`PublishRefused` and nothing is
+    The release and model-card gates run first: any error finding raises :class:`PublishRefused` and nothing is
     uploaded. The token comes from ``env["HF_TOKEN"]`` only (no cached login), is passed to the API
     and never printed; without it this is a dry run that lists what would be uploaded. ``api`` is an
     ``HfApi``-like object (``create_repo``, ``upload_folder``), for tests. ``gate_checked=True`` skips
@@ -57,13 +62,14 @@ def publish(
     if not hub_id_grammar.is_valid_repo_id(repo_id, require_namespace=True):
         raise UsageError(f"{repo_id!r} is not a Hub repo ID", hint="use namespace/name, e.g. my-org/my-model")
     problems = [] if gate_checked else [
-        f for f in release_gate.check(model_dir=root, profile=profile, require_pinned_revision=require_pinned_revision)
+        f for f in (*release_gate.check(model_dir=root, profile=profile, require_pinned_revision=require_pinned_revision),
+                    *model_card.check(model_dir=root))
         if f.is_error
     ]
     if problems:
         rules = sorted({f.rule for f in problems})
         raise PublishRefused(
-            f"{root}: the release gate failed ({', '.join(rules)}): nothing uploaded",
+            f"{root}: the release gates failed ({', '.join(rules)}): nothing uploaded",
             hint="`sftgate release DIR` lists every finding",
         )
     files = [release_gate.MANIFEST_NAME, *release_gate.release_files(root)]
@@ -84,6 +90,7 @@ def publish(
         info = api.upload_folder(
             repo_id=repo_id,
             folder_path=str(root),
+            allow_patterns=[glob.escape(name) for name in files],  # exactly the gated files, nothing else
             commit_message=f"sftgate release ({len(files)} files, manifest {release_gate.MANIFEST_NAME})",
             token=token,
             repo_type="model",

@@ -54,6 +54,7 @@ from sftgate.runners.pipeline.folder_swap import (
     replace_dir,
     temp_dir_for,
 )
+from sftgate.runners.pipeline.model_card import write_card_if_missing
 
 GATE = "release"
 CHUNK = 1 << 20
@@ -94,6 +95,7 @@ def promote(
     profile: str = "transformers",
     require_pinned_revision: bool = True,
     protected: Iterable[Protected] = (),
+    card: dict[str, Any] | None = None,
 ) -> GateResult:
     """Promote ``source_dir`` to ``release_dir`` when every gate of ``report`` passed.
 
@@ -102,6 +104,8 @@ def promote(
     ``error`` when writing failed (nothing promoted, previous release untouched, exit 2).
     ``extra_manifest`` keys (e.g. ``base_model``, ``provenance``) are added to the manifest.
     ``protected``: ``(path, what)`` pairs the release folder must not be or hold (the config, the data).
+    A source without ``README.md`` gets a model card (``card``: the settings of
+    :func:`~sftgate.runners.pipeline.model_card.write_card_if_missing`, e.g. ``license``).
     """
     start = time.perf_counter()
     src, dst = Path(source_dir), Path(release_dir)
@@ -133,6 +137,7 @@ def promote(
         files = _copy_tree(listing, tmp)
         manifest = build_manifest(files, report, extra_manifest, source=src)
         _write_manifest(tmp, manifest)
+        write_card_if_missing(tmp, name=dst.name, **(card or {}))  # listed in the manifest, like every file
         verify_metrics: dict[str, Any] = {}
         problems = [
             f for f in release_gate.check(

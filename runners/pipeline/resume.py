@@ -4,12 +4,18 @@ Each stage's inputs are hashed (the config sections it reads, the files and fold
 the previous stage's key) into its key. ``sftgate-state.json`` in the run folder records, per
 stage, the key, whether it passed, its gate results and its outputs with their hashes; a rerun
 reuses a stage that passed with the same key and whose outputs are unchanged.
+
+Paths in the state are relative to the run folder when they lie inside the project (the config's
+folder): a copied or moved project (``cp -r d d2``) re-runs or reuses its own outputs, never the
+original's. Folders are fingerprinted by the one walk of
+:func:`sftgate.gates.train.provenance_manifest.model_fingerprint` (subfolders and dot-files included).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +24,13 @@ from sftgate.gates.readers import atomic
 from sftgate.gates.readers import config as config_mod
 
 STATE_NAME = "sftgate-state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: paths relative to the run folder
 
 # The config sections (dotted keys) and files each stage reads: its inputs for resume.
 STAGE_KEYS: dict[Stage, tuple[str, ...]] = {
     Stage.CONFIG: ("sftgate", "model", "release.repo_id", "release.require_pinned_revision", "gates"),
     Stage.DATA: ("data", "train.max_seq_len", "model.tokenizer", "gates"),
-    Stage.TOKENIZER: ("model", "prompt", "data.train", "data.cases", "train.max_seq_len", "train.collator", "gates"),
+    Stage.TOKENIZER: ("model", "prompt", "data.train", "data.cases", "train.max_seq_len", "train.collator", "lora", "gates"),
     Stage.TRAIN: ("model", "prompt", "lora", "train", "data.train", "data.format", "gates"),
     Stage.ADAPTER: ("eval", "prompt", "data.cases", "data.output_schema", "data.exact_keys", "gates"),
     Stage.MERGE: ("model.dtype", "eval", "prompt", "data.cases", "data.output_schema", "data.exact_keys", "gates"),
@@ -52,9 +58,7 @@ def hash_path(path: Path) -> str:
     if not path.exists():
         return "missing"
     if path.is_dir():
-        if (path / "config.json").is_file() or any(path.glob("*.safetensors")):
-            return model_fingerprint(path)["sha256"]
-        return file_info(path, records=False)["sha256"]
+        return model_fingerprint(path)["sha256"]
     st = path.stat()
     return f"{file_info(path, records=False)['sha256']}:{st.st_size}"
 
@@ -112,10 +116,24 @@ def result_from_dict(data: dict[str, Any]) -> GateResult:
                       metrics=data.get("metrics") or {})
 
 
-def outputs_intact(record: dict[str, Any]) -> bool:
+def to_state_path(path: str | os.PathLike[str], run_dir: Path, project: Path) -> str:
+    """``path`` as the state records it: relative to ``run_dir`` when inside ``project``, else absolute."""
+    p, proj = Path(os.path.abspath(path)), Path(os.path.abspath(project))
+    if p == proj or proj in p.parents:
+        return Path(os.path.relpath(p, os.path.abspath(run_dir))).as_posix()
+    return str(p)
+
+
+def from_state_path(text: str, run_dir: Path) -> Path:
+    """A path recorded by :func:`to_state_path`, back against this run folder."""
+    p = Path(text)
+    return p if p.is_absolute() else Path(os.path.normpath(run_dir / p))
+
+
+def outputs_intact(record: dict[str, Any], run_dir: Path) -> bool:
     """A reused stage's outputs must still be there, unchanged."""
     for name, digest in (record.get("output_hashes") or {}).items():
         path = (record.get("outputs") or {}).get(name)
-        if path is None or hash_path(Path(path)) != digest:
+        if not isinstance(path, str) or hash_path(from_state_path(path, run_dir)) != digest:
             return False
     return True

@@ -6,12 +6,12 @@ stage before it passed):
 ====================  ====================================================================
 ``config``            model-id (preflight)
 ``data``              dataset-schema, split-isolation (preflight)
-``tokenizer``         prompt-alignment, eos (preflight)
+``tokenizer``         prompt-alignment, eos, embeddings, model-config (preflight)
 ``train``             lora-targets (meta device, before any weights), ``sft`` (LoRA training with
                       a PEFT smoke test first), provenance (manifest + job ledger)
 ``adapter``           strict-json and eos-behaviour on the fixed cases, base + adapter
-``merge``             ``merge`` (merge_and_unload), merge-equivalence, artifacts, strict-json and
-                      eos-behaviour on the merged model
+``merge``             ``merge`` (merge_and_unload), merge-equivalence, artifacts, merge-dtype,
+                      strict-json and eos-behaviour on the merged model
 ``release``           promotion: the release folder written atomically with its manifest, only
                       when no gate blocks (a required skip blocks: ``gate_skipped``)
 ====================  ====================================================================
@@ -305,6 +305,7 @@ def _merge(ctx: Context) -> None:
 
 
 def _release(ctx: Context) -> None:
+    from sftgate.runners.pipeline.model_card import card_settings
     from sftgate.runners.pipeline.release import promote
 
     cfg = ctx.config
@@ -323,7 +324,8 @@ def _release(ctx: Context) -> None:
         result = promote(merged, target, report=ctx.report,
                          extra_manifest={"base_model": base_entry, "provenance": manifest, "job_id": ctx.job_id},
                          profile=str(cfg.get("release.profile") or "transformers"),
-                         require_pinned_revision=bool(cfg.get("release.require_pinned_revision", True)))
+                         require_pinned_revision=bool(cfg.get("release.require_pinned_revision", True)),
+                         card=card_settings(cfg))
     except SftgateError as exc:
         ctx.report.add(_error("release", Stage.RELEASE, exc))
         return

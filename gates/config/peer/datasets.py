@@ -206,11 +206,9 @@ def relocate(findings: Iterator[Finding], datasets: list[Converted], tool_label:
     reported: set[tuple[str, int]] = set()
     for f in findings:
         source = next((d for d in converted if f.location.startswith(str(d.path))), None)
-        if source is None:
-            yield f
-            continue
         line = f.file_line
-        if line is not None and line in source.missing and f.rule in ("missing_field", "empty_field", "unknown_format"):
+        if source is not None and line is not None and line in source.missing and f.rule in (
+                "missing_field", "empty_field", "unknown_format"):
             if (source.display, line) not in reported:
                 reported.add((source.display, line))
                 lacks = source.missing[line]
@@ -218,9 +216,14 @@ def relocate(findings: Iterator[Finding], datasets: list[Converted], tool_label:
                     f"{lacks} is missing ({tool_label}: {source.mapping_note})", f"{source.display}:{line}",
                     evidence={"field": lacks}, line=line if source.line_based else None)
             continue
-        yield dataclasses.replace(
-            f, location=f.location.replace(str(source.path), source.display),
-            message=f.message.replace(str(source.path), source.display),
-            evidence=_swap(f.evidence, str(source.path), source.display),
-            line=f.line if source.line_based else None,
-        )
+        location, message, evidence = f.location, f.message, f.evidence
+        for d in converted:
+            old = str(d.path)
+            if old in location or old in message or old in str(evidence):
+                location, message = location.replace(old, d.display), message.replace(old, d.display)
+                evidence = _swap(evidence, old, d.display)
+        if (location, message, evidence) == (f.location, f.message, f.evidence):
+            yield f
+            continue
+        yield dataclasses.replace(f, location=location, message=message, evidence=evidence,
+                                  line=f.line if source is None or source.line_based else None)

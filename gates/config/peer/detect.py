@@ -93,6 +93,9 @@ def _scores(keys: list[str]) -> dict[str, dict[str, Any]]:
     only = tables.distinctive_keys()
     out = {}
     for tool in tables.TOOLS:
+        if set(tables.tools_info()[tool].get("not_if_keys", ())) & set(keys):
+            out[tool] = {"known": 0, "share": 0.0, "only": []}  # another format of this tool (LLaMA-Factory v1)
+            continue
         known = [k for k in keys if k in tables.table(tool).keys]
         out[tool] = {"known": len(known), "share": round(len(known) / len(keys), 3),
                      "only": [k for k in keys if k in only[tool]]}

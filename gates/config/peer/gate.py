@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sftgate.gates.config.peer import tables
 from sftgate.gates.config.peer.detect import NOT_A_JOB, Detection
 from sftgate.gates.config.peer.jobs import PeerJob
 from sftgate.gates.config.peer.keys import check_keys
@@ -32,7 +33,6 @@ def check(
     detection: Detection,
     table: KeyTable | None = None,
     job: PeerJob | None = None,
-    tool_view: Any = None,
     metrics: dict[str, Any] | None = None,
 ) -> Iterator[Finding]:
     """The format finding(s), key findings and dataset findings of one peer config."""
@@ -49,7 +49,7 @@ def check(
     keys = list(doc.data) if isinstance(doc.data, dict) else []
     metrics["keys"] = len(keys)
     metrics["inputs"] = inputs(job)
-    yield from check_keys(doc, table, tool_view=tool_view)
+    yield from check_keys(doc, table)
     yield from job.findings
     yield from dataset_findings(job)
     yield from not_checked(job)
@@ -82,8 +82,9 @@ def not_checked(job: PeerJob) -> Iterator[Finding]:
     """Info findings for what the config sets that no gate can check here."""
     if job.builtin_template is not None:
         key = job.builtin_template.key_path
+        label = tables.table(job.tool).label
         yield NOT_CHECKED.finding(
-            f"{dotted(key)} {job.builtin_template.value!r} is a template of {job.tool} itself, not a file sftgate "
+            f"{dotted(key)} {job.builtin_template.value!r} is a template of {label} itself, not a file sftgate "
             "reads: prompt-alignment and eos check the tokenizer's own chat template (give the template as a "
             ".jinja file to check the one training uses)", job.location(key), line=job.line(key),
             evidence={"value": job.builtin_template.value})

@@ -65,6 +65,7 @@ def entry_mapping(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, str | N
 
 
 def _dataset_info(job: PeerJob, data: dict[str, Any]) -> tuple[Path | None, dict[str, Any] | None]:
+    """The dataset folder and its dataset_info.json (its entries this config uses validated), or None."""
     folder_value = data.get("dataset_dir", "data")
     if not isinstance(folder_value, str) or folder_value == "ONLINE" or folder_value.startswith("REMOTE:"):
         return None, None
@@ -77,20 +78,26 @@ def _dataset_info(job: PeerJob, data: dict[str, Any]) -> tuple[Path | None, dict
         job.findings.append(DATASET_MISSING.finding(f"{DATA_CONFIG} cannot be read: {exc.message}",
                                                     str(folder / DATA_CONFIG)))
         return folder, None
-    _validate_entries(job, info)
+    used = set(names(data.get("dataset"))) | set(names(data.get("eval_dataset")))
+    _validate_entries(job, info, used)
     return folder, info.data if isinstance(info.data, dict) else None
 
 
-def _validate_entries(job: PeerJob, info: document.Document) -> None:
-    """Every entry of dataset_info.json against its documented keys (LLaMA-Factory ignores the others)."""
+def _validate_entries(job: PeerJob, info: document.Document, used: set[str]) -> None:
+    """The entries of dataset_info.json the config uses, against their documented keys (LLaMA-Factory
+    ignores the others silently)."""
     from sftgate.gates.config.peer.keys import check_keys
 
+    if not isinstance(info.data, dict):
+        return
     table = tables.table("llamafactory")
     entry = tables.KeySpec("entry", frozenset({"object"}), section="dataset_info_entry")
-    names_ = [str(n) for n in info.data] if isinstance(info.data, dict) else []
-    keyed = tables.KeyTable(table.tool, DATA_CONFIG, table.version, table.source, keys=dict.fromkeys(names_, entry),
-                            sections=table.sections, info={"ignores_unknown": True})
-    job.findings.extend(check_keys(info, keyed))
+    subset = document.Document(info.path, {k: v for k, v in info.data.items() if str(k) in used}, info.lines,
+                               info.is_json)
+    keyed = tables.KeyTable(table.tool, DATA_CONFIG, table.version, table.source,
+                            keys={str(k): entry for k in subset.data}, sections=table.sections,
+                            info={"ignores_unknown": True, "tool_label": table.label})
+    job.findings.extend(check_keys(subset, keyed))
 
 
 def _datasets(job: PeerJob, data: dict[str, Any], key: str, role: str, folder: Path | None,

@@ -5,10 +5,11 @@ items of ``datasets``) and yields ``unknown_config_key`` with a did-you-mean (cl
 the tool's renamed options, another tool's name for the same option), ``wrong_config_type``
 and the constraints of ``tools.json`` (``missing_config_key``, ``conflicting_config_keys``).
 
-Types are judged as the tool reads them: axolotl (pydantic) and TRL (argparse) convert numeric
-strings, LLaMA-Factory passes values on as they are, so there ``2e-4`` (a string to PyYAML,
-which needs ``2.0e-4``) is an error. Values of secret keys (tokens, keys, passwords) are never
-quoted.
+Types are judged as the tool reads them: axolotl (pydantic, lax mode) and TRL (argparse parses
+string defaults) convert numeric strings, LLaMA-Factory passes values on as they are, so there
+``learning_rate: "2e-4"`` (quoted: a string) is an error. A nested section the tool passes on to
+another library (axolotl's ``fsdp_config``) is only type-checked. Values of secret keys (tokens,
+keys, passwords) are never quoted.
 """
 
 from __future__ import annotations
@@ -99,33 +100,32 @@ def did_you_mean(key: str, table: KeyTable, known: Mapping[str, KeySpec]) -> lis
     return list(dict.fromkeys(k for k in out if k != key))[:3]
 
 
-def check_keys(doc: Document, table: KeyTable, *, tool_view: Any = None) -> Iterator[Finding]:
-    """Every key finding of ``doc`` against ``table``; ``tool_view`` is the document as the tool's
-    own YAML loader (PyYAML, YAML 1.1) reads it, to spot values that it reads as strings."""
+def check_keys(doc: Document, table: KeyTable) -> Iterator[Finding]:
+    """Every key finding of ``doc`` against ``table``."""
     data = doc.data if isinstance(doc.data, dict) else {}
     plugins = [str(p) for p in data.get("plugins") or () if isinstance(p, str)] if table.tool == "axolotl" else []
-    yield from _walk(doc, table, table.keys, data, (), tool_view, plugins, 0)
+    yield from _walk(doc, table, table.keys, data, (), plugins, 0)
     yield from check_constraints(doc, table)
 
 
 def _walk(doc: Document, table: KeyTable, known: Mapping[str, KeySpec], node: Mapping[Any, Any], path: KeyPath,
-          view: Any, plugins: list[str], depth: int) -> Iterator[Finding]:
+          plugins: list[str], depth: int, open_section: bool = False) -> Iterator[Finding]:
     if depth > MAX_DEPTH:
         return
     for raw_key, value in node.items():
         key = str(raw_key)
         key_path = (*path, key)
         spec = known.get(key)
-        sub_view = view.get(raw_key) if isinstance(view, dict) else None
         if spec is None:
-            yield _unknown(doc, table, known, key, key_path)
+            if not open_section:
+                yield _unknown(doc, table, known, key, key_path)
             continue
         if spec.plugin and not any(f".{spec.plugin}." in p or p.endswith(f".{spec.plugin}") for p in plugins):
             yield UNKNOWN_CONFIG_KEY.finding(
                 f"'{key}' is an option of axolotl's {spec.plugin} plugin, which `plugins:` does not list: "
                 "axolotl ignores it", doc.location(key_path), line=doc.line_of(key_path), severity=Severity.WARNING,
                 evidence={"key": key, "plugin": spec.plugin, "table": table.described})
-        problem = type_problem(key, value, spec, table.tool, sub_view)
+        problem = type_problem(key, value, spec, table.tool)
         if problem is not None:
             yield WRONG_CONFIG_TYPE.finding(f"{dotted(key_path)}: {problem}", doc.location(key_path),
                                             line=doc.line_of(key_path), suggestion=_enum_guess(value, spec),
@@ -134,13 +134,13 @@ def _walk(doc: Document, table: KeyTable, known: Mapping[str, KeySpec], node: Ma
             continue
         nested = table.section(spec.section)
         if nested is not None and isinstance(value, dict):
-            yield from _walk(doc, table, nested, value, key_path, sub_view, plugins, depth + 1)
+            is_open = spec.section in table.info.get("open_sections", {})
+            yield from _walk(doc, table, nested, value, key_path, plugins, depth + 1, is_open)
         items = table.section(spec.items)
         if items is not None and isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, dict):
-                    item_view = sub_view[i] if isinstance(sub_view, list) and i < len(sub_view) else None
-                    yield from _walk(doc, table, items, item, (*key_path, i), item_view, plugins, depth + 1)
+                    yield from _walk(doc, table, items, item, (*key_path, i), plugins, depth + 1)
 
 
 def _unknown(doc: Document, table: KeyTable, known: Mapping[str, KeySpec], key: str, key_path: KeyPath) -> Finding:
@@ -150,22 +150,20 @@ def _unknown(doc: Document, table: KeyTable, known: Mapping[str, KeySpec], key: 
     if guesses:
         message += f"; did you mean '{guesses[0]}'?"
     ignores = table.info.get("ignores_unknown", table.tool == "axolotl")
-    message += f" ({table.label} would {'ignore it' if ignores else 'stop at start-up'})"
+    tool = table.info.get("tool_label", table.label)
+    message += f" ({tool} would {'ignore it silently' if ignores else 'stop at start-up'})"
     return UNKNOWN_CONFIG_KEY.finding(message, doc.location(key_path), line=doc.line_of(key_path),
                                       suggestion=guesses[0] if guesses else None,
                                       evidence={"key": key, "did_you_mean": guesses, "table": table.described})
 
 
-def type_problem(key: str, value: Any, spec: KeySpec, tool: str, view: Any = None) -> str | None:
+def type_problem(key: str, value: Any, spec: KeySpec, tool: str) -> str | None:
     """Why ``value`` is not a valid value of ``spec`` for ``tool``, or None."""
     allowed = spec.types
     shown = "a value" if is_secret(key) else _show(value)
     if "any" in allowed:
         return None
     got = json_type(value)
-    if isinstance(view, str) and got in ("integer", "number") and tool not in CONVERTING:
-        return (f"{shown} reads as the string {view!r} in PyYAML (YAML 1.1 needs a dot: 2.0e-4), and "
-                f"{tool} does not convert it to a number")
     if got == "null":
         return None if "null" in allowed or tool != "axolotl" else f"is null; expected {_types(allowed)}"
     if got in allowed or (got == "integer" and "number" in allowed):
@@ -182,6 +180,8 @@ def type_problem(key: str, value: Any, spec: KeySpec, tool: str, view: Any = Non
         return None
     if got == "integer" and "boolean" in allowed and value in (0, 1) and tool == "axolotl":
         return None
+    if got == "boolean" and {"integer", "number"} & allowed:
+        return None  # a bool is an int to Python, and to pydantic's lax mode
     return f"{shown} is {_article(got)}; expected {_types(allowed)}"
 
 
@@ -261,24 +261,32 @@ def check_constraints(doc: Document, table: KeyTable) -> Iterator[Finding]:
         if not _holds(data, when) or (rule.get("unless") and _holds(data, rule["unless"])):
             continue
         why = rule.get("why", "")
-        cause = " and ".join(f"{k}: {get_path(data, k)!r}" for k in when) or "always"
+        cause = " and ".join(f"{k}: {_yaml(get_path(data, k))}" for k in when)
+        needed = f"is required with {cause}" if cause else "is required"
         anchor = next(iter(when), None)
         for key in rule.get("require", ()):
             if not is_set(get_path(data, key)):
-                yield _at(doc, MISSING_CONFIG_KEY, anchor or key, f"'{key}' is required ({cause}): {why}", key)
+                state = "is empty; it " if get_path(data, key) is not None else ""
+                yield _at(doc, MISSING_CONFIG_KEY, anchor or key, f"'{key}' {state}{needed}: {why}", key)
         for key in rule.get("require_true", ()):
             if get_path(data, key) is not True:
-                yield _at(doc, MISSING_CONFIG_KEY, anchor or key, f"'{key}: true' is required ({cause}): {why}", key)
+                yield _at(doc, MISSING_CONFIG_KEY, anchor or key, f"'{key}: true' {needed}: {why}", key)
         needs_any = rule.get("require_any", ())
         if needs_any and not any(is_set(get_path(data, k)) for k in needs_any):
             names = " or ".join(f"'{k}'" for k in needs_any)
-            yield _at(doc, MISSING_CONFIG_KEY, anchor or needs_any[0], f"{names} is required ({cause}): {why}",
-                      needs_any[0])
+            yield _at(doc, MISSING_CONFIG_KEY, anchor or needs_any[0], f"{names} {needed}: {why}", needs_any[0])
         for key in rule.get("forbid", ()):
             if is_set(get_path(data, key)):
                 yield _at(doc, CONFLICTING_CONFIG_KEYS, key, f"'{key}' cannot be used with {cause}: {why}", key)
         if rule.get("deny"):
-            yield _at(doc, CONFLICTING_CONFIG_KEYS, anchor or "", f"{cause}: {why}", anchor or "")
+            yield _at(doc, CONFLICTING_CONFIG_KEYS, anchor or "", f"{cause} cannot go together: {why}", anchor or "")
+
+
+def _yaml(value: Any) -> str:
+    """A scalar as YAML writes it (``true``, ``lora``)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value)
 
 
 def _at(doc: Document, rule: Any, where: str, message: str, key: str) -> Finding:

@@ -27,11 +27,11 @@ NOT_A_JOB_CONFIG = Rule(
 WRONG_CONFIG_TYPE = Rule(
     "CFG003", "wrong_config_type", Severity.ERROR, GATE,
     "a value of the wrong type or outside the allowed values",
-    "A list where a number is expected, a misspelled choice, or `2e-4` that PyYAML reads as a string "
-    "(YAML 1.1 needs a dot: `2.0e-4`) fails at start-up or, where the tool does not convert, deep in "
+    "A list where a number is expected, a misspelled choice, or a quoted number that the tool does not "
+    "convert (LLaMA-Factory passes `learning_rate: \"2e-4\"` on as a string) fails at start-up or deep in "
     "the optimizer.",
     "Write the value with the type the message names; for a choice, use one of the allowed values.",
-    "learning_rate: 2e-4   # LLaMA-Factory: a string; write 2.0e-4",
+    "learning_rate: \"2e-4\"   # LLaMA-Factory: a string; write 2.0e-4",
 )
 MISSING_CONFIG_KEY = Rule(
     "CFG004", "missing_config_key", Severity.ERROR, GATE,

@@ -37,10 +37,9 @@ def run_peer(doc: Document, detection: Detection, add: Callable[[GateResult], No
     tool = detection.format
     table = tables.table(tool)
     job = jobs.read_job(doc, tool)
-    view = _tool_view(doc) if tool == "llamafactory" else None
     steps: list[Callable[[], GateResult | None]] = [
         lambda: run_gate(gate.GATE, Stage.CONFIG, gate.check, fail_fast=fail_fast, doc=doc, detection=detection,
-                         table=table, job=job, tool_view=view),
+                         table=table, job=job),
         lambda: _model_id(doc, job, tool, fail_fast),
     ]
     with tempfile.TemporaryDirectory(prefix="sftgate-peer-") as tmp:
@@ -56,20 +55,6 @@ def run_peer(doc: Document, detection: Detection, add: Callable[[GateResult], No
             add(result)
             if fail_fast and result.blocks and result.status.value != "skip":
                 break
-
-
-def _tool_view(doc: Document) -> Any:
-    """The document as PyYAML's safe_load reads it (YAML 1.1: ``2e-4`` is a string), or None."""
-    if doc.is_json:
-        return None
-    import yaml
-
-    from sftgate.gates.readers.textfile import read_text
-
-    try:
-        return yaml.safe_load(read_text(doc.path))
-    except (yaml.YAMLError, OSError, ValueError):
-        return None
 
 
 def _model_id(doc: Document, job: jobs.PeerJob, tool: str, fail_fast: bool) -> GateResult:

@@ -14,8 +14,10 @@ HELP = "run every preflight gate a config enables (CPU only, no weights)"
 FORMATS_OF = ("axolotl", "llamafactory", "trl", "mistral-finetune", "sftgate")
 DESCRIPTION = """\
 Run every preflight gate that CONFIG enables, before any GPU time is spent: model IDs,
-dataset schema and split isolation, prompt alignment and EOS handling. CPU only; no weights
-are loaded. Paths in the config are relative to the config file.
+dataset schema and split isolation, prompt alignment and EOS handling, and, when the base
+model's files are available offline, its embedding rows for the tokens training relies on (a
+few rows read by offset, never the weights), its generation config and its context window.
+CPU only. Paths in the config are relative to the config file.
 
 CONFIG is an sftgate.yaml, or the job config of axolotl, LLaMA-Factory, TRL (`trl sft --config`)
 or mistral-finetune: the format is recognised from the keys (the report says which and why;

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sftgate.gates.frame.core import Stage, UsageError
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.report import Report
+from sftgate.gates.release import model_card
 from sftgate.gates.release import release as release_gate
 
 if TYPE_CHECKING:
@@ -23,6 +24,16 @@ Check DIR, a promoted release (or any model or adapter folder), before it is pub
   - the artifacts serving needs are there, safetensors only, no remote code   missing_artifact,
                                                                               unsafe_weights, remote_code
   - the base model is pinned to a 40-hex commit                               unpinned_base_revision
+  - README.md is a model card the Hub accepts: base_model (the manifest's),    model_card_invalid
+    library_name, pipeline_tag, datasets; a license (carried from the base)   license_missing
+  - an adapter names its base by Hub ID, not a local path or null             adapter_base_not_hub_id
+  - --profile vllm|tgi: what that server needs (vLLM's LoRA limits, TGI's     serving_* rules
+    chat template in tokenizer_config.json, a template for system/tool turns)
+
+--write-card writes README.md when it is missing (atomically; metadata from the manifest, the
+license from release.license or the base model's own card, datasets from release.datasets) and
+lists it in the manifest. An existing card is never rewritten. `sftgate run` writes the card when
+it promotes.
 
 With --publish REPO_ID the folder is uploaded with huggingface_hub, only when the gate passed and
 only with a token from the environment variable HF_TOKEN (never printed; the repo is created
@@ -38,6 +49,8 @@ examples:
   HF_TOKEN=hf_xxx sftgate release runs/demo/release --publish my-org/my-model
   sftgate release runs/demo/release --config sftgate.yaml --publish      # repo from release.repo_id
   sftgate release out/adapter --allow-unpinned                           # an adapter, base not pinned
+  sftgate release runs/demo/release --config sftgate.yaml --write-card   # add the model card
+  sftgate release runs/demo/release --profile vllm                       # what vLLM can serve
 """
 
 
@@ -47,8 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="upload to this Hub model repo after the gate passed (default: release.repo_id)")
     parser.add_argument("--config", metavar="CONFIG",
                         help="sftgate.yaml: release.profile, release.require_pinned_revision, release.repo_id")
-    parser.add_argument("--profile", choices=("transformers", "mistral"),
-                        help="which artifacts serving needs (default: release.profile, else transformers)")
+    parser.add_argument("--profile", choices=("transformers", "mistral", "vllm", "tgi"),
+                        help="the serving stack: which artifacts it needs (default: release.profile, else transformers)")
+    parser.add_argument("--write-card", action="store_true",
+                        help="write README.md (the model card) when it is missing, and list it in the manifest")
     parser.add_argument("--allow-unpinned", action="store_true",
                         help="an unpinned base revision is a warning, not an error")
     parser.add_argument("--require-gate", action="append", default=[], metavar="GATE",
@@ -66,9 +81,19 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     pinned = not args.allow_unpinned and (cfg.get("release.require_pinned_revision", True) if cfg else True)
     folder = Path(args.dir)
     report = Report(command=f"release {args.dir}")
+    if args.write_card and folder.is_dir():
+        from sftgate.runners.pipeline.model_card import write_card_if_missing
+
+        written = write_card_if_missing(folder, config=cfg)
+        if written is not None:
+            report.artifacts["model_card"] = str(written)
     result = report.add(run_gate(
         release_gate.GATE, Stage.RELEASE, release_gate.check,
         model_dir=folder, profile=profile, require_pinned_revision=pinned, required_gates=args.require_gate,
+    ))
+    card = report.add(run_gate(
+        model_card.GATE, Stage.RELEASE, model_card.check, model_dir=folder,
+        license_hint=cfg.get("release.license") if cfg else None,
     ))
     report.artifacts["release"] = str(folder)
     if args.publish is None:
@@ -77,9 +102,9 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     if not repo_id:
         raise UsageError("--publish needs a REPO_ID (or --config with release.repo_id)",
                          hint="sftgate release DIR --publish my-org/my-model")
-    if not result.passed:
+    if not (result.passed and card.passed):
         if not args.quiet:
-            io.say(f"not publishing {folder}: the release gate did not pass")
+            io.say(f"not publishing {folder}: the release gates did not pass")
         return report
     from sftgate.runners.pipeline.publish import publish
 

@@ -18,11 +18,12 @@ only when every stage before it passed, and one report covers the whole run:
 
   config     model-id
   data       dataset-schema, split-isolation
-  tokenizer  prompt-alignment, eos
+  tokenizer  prompt-alignment, eos, embeddings, model-config
   train      lora-targets (before any weights load), sft (LoRA training after a PEFT
              smoke test), provenance (manifest + job ledger runs/submissions.jsonl)
   adapter    strict-json and eos-behaviour on the fixed cases (base + adapter)
-  merge      merge, merge-equivalence, artifacts, strict-json and eos-behaviour (merged)
+  merge      merge, merge-equivalence, artifacts, merge-dtype, strict-json and eos-behaviour
+             (merged)
   release    promotion to the release folder with a manifest, only if no gate blocks
 
 Everything goes to the run folder (train.output_dir, default sftgate-runs/<config name>):

@@ -107,7 +107,7 @@ def test_unpinned_is_a_warning_when_not_required():
 def test_metrics_count_hashed_files():
     result = run_gate("release", Stage.RELEASE, release.check, model_dir=REL / "clean")
     assert result.status is Status.PASS
-    assert result.metrics["files"] == result.metrics["files_listed"] == 6
+    assert result.metrics["files"] == result.metrics["files_listed"] == 7  # six model files and the model card
     assert result.metrics["gates_recorded"] == 2
 
 

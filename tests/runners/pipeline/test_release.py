@@ -18,6 +18,7 @@ from sftgate.gates.frame.core import Finding, GateResult, Severity, Stage, Statu
 from sftgate.gates.frame.report import Report
 from sftgate.gates.release import release as release_gate
 from sftgate.runners.pipeline import publish as pub
+from sftgate.runners.pipeline import folder_swap as swap
 from sftgate.runners.pipeline import release as rel
 from tests.conftest import FIXTURES, REPO
 
@@ -65,9 +66,10 @@ def test_promote_writes_folder_and_manifest_that_verifies(tmp_path, source):
     dst = tmp_path / "release"
     result = rel.promote(source, dst, report=passing_report(), extra_manifest=PINNED)
     assert (result.gate, result.stage, result.status) == ("release", Stage.RELEASE, Status.PASS)
-    assert snapshot(dst).keys() == {*snapshot(source).keys(), release_gate.MANIFEST_NAME}
+    # the source has no model card: promotion writes one, and the manifest lists it like every file
+    assert snapshot(dst).keys() == {*snapshot(source).keys(), release_gate.MANIFEST_NAME, "README.md"}
     manifest = json.loads((dst / release_gate.MANIFEST_NAME).read_text())
-    assert set(manifest["files"]) == set(snapshot(source))
+    assert set(manifest["files"]) == {*snapshot(source), "README.md"}
     assert [g["gate"] for g in manifest["gates"]] == ["merge-equivalence", "artifacts"]
     assert manifest["base_model"] == PINNED["base_model"]
     assert list(release_gate.check(model_dir=dst)) == []
@@ -153,6 +155,7 @@ def test_disk_full_leaves_previous_release_intact(monkeypatch, previous, source,
 
 KILL_MIDWAY = """
 import os, signal, sys
+from sftgate.runners.pipeline import folder_swap as swap
 from sftgate.runners.pipeline import release as rel
 from tests.runners.pipeline.test_release import passing_report, PINNED
 real, n = rel._copy_file, []
@@ -167,9 +170,10 @@ rel.promote(sys.argv[1], sys.argv[2], report=passing_report(), extra_manifest=PI
 
 KILL_BETWEEN_RENAMES = """
 import os, signal, sys
-from sftgate.runners.pipeline import release as rel
+from sftgate.runners.pipeline import folder_swap as swap
+from sftgate.runners.pipeline import folder_swap, release as rel
 from tests.runners.pipeline.test_release import passing_report, PINNED
-rel._exchange = lambda a, b: False          # a filesystem without RENAME_EXCHANGE: two renames
+folder_swap._exchange = lambda a, b: False  # a filesystem without RENAME_EXCHANGE: two renames
 real = os.rename
 def rename_then_die(a, b):
     real(a, b)
@@ -196,11 +200,12 @@ def test_killed_promotion_keeps_previous_release(previous, source, script):
 
 
 def test_replace_dir_fallback_without_exchange(monkeypatch, tmp_path):
-    monkeypatch.setattr(rel, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(swap, "_exchange", lambda a, b: False)
     old, new = tmp_path / "t", tmp_path / "n"
     old.mkdir(), new.mkdir()
     (old / "f").write_text("old"), (new / "f").write_text("new")
-    rel.replace_dir(new, old)
+    (old / "sftgate-merge.json").write_text("{}")  # a folder sftgate made: it may be replaced
+    swap.replace_dir(new, old)
     assert (old / "f").read_text() == "new" and sorted(os.listdir(tmp_path)) == ["t"]
 
 
@@ -229,7 +234,8 @@ class FakeApi:
 @pytest.fixture
 def released(tmp_path, source) -> Path:
     dst = tmp_path / "release"
-    assert rel.promote(source, dst, report=passing_report(), extra_manifest=PINNED).status is Status.PASS
+    card = {"license": "apache-2.0"}  # the base's license, carried into the card promotion writes
+    assert rel.promote(source, dst, report=passing_report(), extra_manifest=PINNED, card=card).status is Status.PASS
     return dst
 
 
@@ -237,7 +243,7 @@ def test_publish_without_token_is_a_dry_run(released):
     api, said = FakeApi(), []
     files = pub.publish(released, "my-org/model", env={}, api=api, say=said.append)
     assert api.calls == []
-    assert files[0] == release_gate.MANIFEST_NAME and set(files[1:]) == set(snapshot(SOURCE))
+    assert files[0] == release_gate.MANIFEST_NAME and set(files[1:]) == {*snapshot(SOURCE), "README.md"}
     assert said[0].startswith("dry run") and len(said) == 1 + len(files)
 
 
@@ -248,7 +254,7 @@ def test_publish_uploads_with_the_env_token_and_never_prints_it(released):
     create, upload = api.calls[0][1], api.calls[1][1]
     assert create["token"] == upload["token"] == TOKEN and create["private"] is True
     assert upload["folder_path"] == str(released) and upload["repo_id"] == "my-org/model"
-    assert len(files) == 7
+    assert len(files) == 8  # the source's 6 files, the model card promotion wrote, the manifest
     assert TOKEN not in "\n".join(said)
 
 
@@ -295,12 +301,12 @@ def test_release_command(cli, fixture, extra, code, rules, reason):
     result = cli("release", str(FIXTURES / "release" / fixture), *extra, "--format", "json")
     assert result.code == code, reason
     assert sorted(set(result.rules())) == rules
-    assert result.statuses() == {"release": "pass" if code == 0 else "fail"}
+    assert result.statuses() == {"release": "pass" if code == 0 else "fail", "model-card": "pass"}
 
 
 def test_release_command_missing_folder_exits_2(cli, tmp_path):
     result = cli("release", str(tmp_path / "nope"), "--format", "json")
-    assert result.code == 2 and result.statuses() == {"release": "error"}
+    assert result.code == 2 and result.statuses() == {"release": "error", "model-card": "error"}
 
 
 def test_release_command_publish_dry_run(cli):
