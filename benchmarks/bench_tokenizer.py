@@ -1,13 +1,26 @@
-"""Benchmark: the prompt-alignment and eos gates on 220k chat records with the Mistral v3 tokenizer.
+"""Benchmark: the tokenizer path against a mistral-common v3 tokenization loop, in the same run.
 
-Builds the Mistral v3 SentencePiece tokenizer from mistral-common's package data (offline),
-writes N synthetic chat records (1-3 turns, a system prompt in 30%, prose and JSON answers,
-about 200 tokens each), then times both gates the way ``sftgate tokenizer DIR --data FILE``
-runs them: prompt-alignment first (it encodes every record: render, tokenize prompt and
-prompt + completion, labels, collate), then eos (which reuses that scan).
+Builds the Mistral v3 SentencePiece tokenizer from mistral-common's package data (converted
+offline by ``fixtures.tokenizers``), writes N synthetic chat records (1-3 turns, a system prompt
+in 30%, prose and JSON answers, about 140 tokens each) and times, each in a fresh process
+(start-up included, as a user sees it):
 
-    .venv/bin/python benchmarks/bench_tokenizer.py                 # 220k records
-    .venv/bin/python benchmarks/bench_tokenizer.py --records 20000 --json bench.json
+- the anchor: mistral-finetune's ``utils/validate_data.py`` loop with mistral-common
+  (``MistralTokenizer.v3()``): parse the line, build the ``InstructRequest`` (system prompt,
+  user and assistant messages), ``encode_instruct`` it;
+- ``sftgate tokenizer DIR --data TRAIN.jsonl`` (prompt-alignment and eos: every record rendered
+  through the chat template, prompt and every turn tokenized, labels built and checked);
+- ``sftgate data TRAIN.jsonl --tokenizer DIR --max-seq-len 4096`` (dataset-schema with token
+  lengths and ``too_long``).
+
+It prints records/s of each and the ratio against the anchor (the target: >= 3x at 220k records,
+and >= 1x at 20k where start-up weighs), the CPU seconds of each (all processes), the workers
+used and the load average around each run (other processes share the CPUs: every timing scales
+with it; the ratios compare runs made one after the other).
+
+    .venv/bin/python benchmarks/bench_tokenizer.py                    # 220k and 20k records
+    .venv/bin/python benchmarks/bench_tokenizer.py --records 20000    # one size
+    .venv/bin/python benchmarks/bench_tokenizer.py --workers 1 --json bench.json
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ import json
 import os
 import platform
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +40,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 WORDS = ["the", "model", "answer", "question", "data", "training", "prompt", "token", "label", "system", "user", "assistant", "value", "name", "city", "France", "Paris", "capital", "river", "mountain", "number", "list", "order", "JSON", "field", "schema", "result", "because", "however", "therefore", "quickly", "carefully", "simple", "complex", "example", "first", "second", "third", "last", "also", "only", "which", "where", "when", "what", "who", "how", "many", "much", "more", "less", "than", "about", "between", "under", "over", "through"]
+
+ANCHOR = """
+import json, sys, time
+start = time.perf_counter()
+from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
+from mistral_common.protocol.instruct.request import InstructRequest
+from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+tokenizer = MistralTokenizer.v3().instruct_tokenizer
+loaded = time.perf_counter()
+records = tokens = 0
+with open(sys.argv[1], encoding="utf-8") as fh:
+    for line in fh:
+        data = json.loads(line)
+        system, messages = None, []
+        for message in data["messages"]:
+            if message["role"] == "system":
+                system = message["content"]
+            elif message["role"] == "user":
+                messages.append(UserMessage(content=message["content"]))
+            else:
+                messages.append(AssistantMessage(content=message["content"]))
+        tokens += len(tokenizer.encode_instruct(InstructRequest(messages=messages, system_prompt=system)).tokens)
+        records += 1
+print(json.dumps({"records": records, "tokens": tokens, "startup_seconds": loaded - start}))
+"""
 
 
 def sentence(rng: random.Random, lo: int, hi: int) -> str:
@@ -47,68 +87,88 @@ def record(rng: random.Random) -> dict[str, object]:
     return {"messages": messages}
 
 
+def write_records(path: Path, n: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as handle:
+        for _ in range(n):
+            handle.write(json.dumps(record(rng)) + "\n")
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> dict[str, object]:
+    """Wall and CPU seconds (the child and its workers, from ``wait4``), peak RSS, stdout, exit code, load."""
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True, env=env)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "out": out,
+            "code": os.waitstatus_to_exitcode(status), "load": (round(load, 2), round(os.getloadavg()[0], 2))}
+
+
+def sftgate(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sftgate.runners.cli.main", *args, "--format", "json", "--quiet"]
+
+
+def bench(folder: Path, tokenizer: Path, n: int, workers: int | None) -> dict[str, object]:
+    data = folder / f"train-{n}.jsonl"
+    write_records(data, n)
+    extra = ["--workers", str(workers)] if workers is not None else []
+    env = dict(os.environ)
+    if workers is not None:
+        env["SFTGATE_WORKERS"] = str(workers)
+    anchor = timed([sys.executable, "-c", ANCHOR, str(data)])
+    tok = timed(sftgate("tokenizer", str(tokenizer), "--data", str(data)), env)
+    dat = timed(sftgate("data", str(data), "--tokenizer", str(tokenizer), "--max-seq-len", "4096", *extra), env)
+    anchor_info = json.loads(anchor["out"])
+    assert anchor_info["records"] == n, anchor_info
+    result: dict[str, object] = {"records": n, "data_mb": round(data.stat().st_size / 1e6, 1),
+                                 "anchor": _row(anchor, n, anchor["wall"])}
+    result["anchor"]["startup_seconds"] = round(anchor_info["startup_seconds"], 2)  # type: ignore[index]
+    for name, run in (("sftgate tokenizer --data", tok), ("sftgate data --tokenizer", dat)):
+        row = _row(run, n, anchor["wall"])
+        report = json.loads(run["out"]) if run["out"] else {"gates": []}
+        row["gates"] = {g["gate"]: g["status"] for g in report["gates"]}
+        metrics = report["gates"][0].get("metrics", {}) if report["gates"] else {}
+        row["workers"] = metrics.get("scan_workers") or metrics.get("train", {}).get("workers", 1)
+        result[name] = row
+    data.unlink()
+    return result
+
+
+def _row(run: dict[str, object], n: int, anchor_wall: float) -> dict[str, object]:
+    wall = float(run["wall"])  # type: ignore[arg-type]
+    return {"seconds": round(wall, 2), "records_per_second": round(n / wall), "cpu_seconds": round(float(run["cpu"]), 2),  # type: ignore[arg-type]
+            "peak_rss_mb": round(float(run["rss_mb"])), "exit": run["code"], "load_average_1m": run["load"],  # type: ignore[arg-type]
+            "ratio_vs_anchor": round(anchor_wall / wall, 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=220_000)
-    parser.add_argument("--max-seq-len", type=int, default=2048)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, help="scan processes (default: one per CPU for large files)")
+    parser.add_argument("--records", type=int, action="append", help="records per run (default: 220000 and 20000)")
+    parser.add_argument("--workers", type=int, help="scan processes for both commands (default: their own choice)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    import resource
-
     from fixtures.tokenizers import build_mistral_v3
-    from sftgate.gates.frame.core import Stage
-    from sftgate.gates.frame.execute import run_gate
-    from sftgate.gates.tokenizer import data_scan, eos, prompt_alignment
 
-    if args.workers is not None:
-        os.environ["SFTGATE_WORKERS"] = str(args.workers)
+    sizes = args.records or [220_000, 20_000]
+    results = {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(), "runs": []}
+    print(f"cpus: {results['cpus']}, python {results['python']}, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="sftgate-bench-") as tmp:
-        folder = build_mistral_v3(Path(tmp) / "mistral_v3")
-        data = Path(tmp) / "train.jsonl"
-        rng = random.Random(args.seed)
-        start = time.perf_counter()
-        with data.open("w", encoding="utf-8") as handle:
-            for _ in range(args.records):
-                handle.write(json.dumps(record(rng)) + "\n")
-        write_s = time.perf_counter() - start
-        workers = data_scan.worker_count(data, args.workers)
-
-        common = {"tokenizer": folder, "data": data, "max_seq_len": args.max_seq_len}
-        cpu_start = time.process_time()
-        start = time.perf_counter()
-        alignment = run_gate("prompt-alignment", Stage.TOKENIZER, prompt_alignment.check, **common)
-        alignment_s = time.perf_counter() - start
-        start = time.perf_counter()
-        eos_result = run_gate("eos", Stage.TOKENIZER, eos.check, **common)
-        eos_s = time.perf_counter() - start
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_s = time.process_time() - cpu_start + children.ru_utime + children.ru_stime
-        data_mb = data.stat().st_size / 1e6
-
-    total = alignment_s + eos_s
-    records = alignment.metrics.get("records", 0)
-    results = {
-        "records": records,
-        "data_mb": round(data_mb, 1),
-        "write_seconds": round(write_s, 2),
-        "prompt_alignment_seconds": round(alignment_s, 2),
-        "eos_seconds": round(eos_s, 2),
-        "total_seconds": round(total, 2),
-        "records_per_second": round(records / total, 1) if total else None,
-        "cpu_seconds": round(cpu_s, 2),  # this process and its scan workers, all threads
-        "workers": workers,
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "scan_seconds": alignment.metrics.get("scan_seconds"),
-        "max_tokens": eos_result.metrics.get("max_tokens"),
-        "statuses": {"prompt-alignment": alignment.status.value, "eos": eos_result.status.value},
-        "findings": [f.rule for f in alignment.findings + eos_result.findings],
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    print(json.dumps(results, indent=2))
+        tokenizer = build_mistral_v3(Path(tmp) / "mistral_v3")
+        for n in sizes:
+            run = bench(Path(tmp), tokenizer, n, args.workers)
+            results["runs"].append(run)  # type: ignore[attr-defined]
+            print(f"\n{n:,} records ({run['data_mb']} MB):")
+            for name in ("anchor", "sftgate tokenizer --data", "sftgate data --tokenizer"):
+                row = run[name]
+                label = "anchor (mistral-common v3 loop)" if name == "anchor" else name
+                extra = f", workers {row['workers']}, gates {row['gates']}" if name != "anchor" else \
+                    f", start-up {row['startup_seconds']}s"
+                print(f"  {label:34s} {row['seconds']:7.2f}s  {row['records_per_second']:7,} records/s  "
+                      f"{row['ratio_vs_anchor']:5.2f}x the anchor  CPU {row['cpu_seconds']:.1f}s  "
+                      f"peak RSS {row['peak_rss_mb']} MB  load {row['load_average_1m']}{extra}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

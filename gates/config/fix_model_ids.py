@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.config import hub_id_grammar, model_id_diagnosis, model_id_fields, model_id_rules
+from sftgate.gates.config.value_spans import json_string_spans, yaml_scalar_spans
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.frame.escape import visible, visible_lines
 from sftgate.gates.readers import atomic, document, hf_cache, textfile
-from sftgate.gates.readers import config as config_mod
 from sftgate.gates.readers.document import KeyPath, dotted
 
 _BOM = "\ufeff"
-_PLAIN_SAFE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]*\Z")
+# A value that can stay a plain YAML scalar: an ID, a path, or a comma-separated list of them.
+_PLAIN_SAFE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._/-]*(?:, ?[A-Za-z0-9_][A-Za-z0-9._/-]*)*\Z")
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,24 @@ class FixPlan:
         # line of the diff, move the cursor, or start a workflow command (:mod:`sftgate.gates.frame.escape`).
         old = [visible_lines(x) + "\n" for x in old[:-1]] + ([visible_lines(old[-1])] if old[-1] else [])
         new = [visible_lines(x) + "\n" for x in new[:-1]] + ([visible_lines(new[-1])] if new[-1] else [])
-        lines = difflib.unified_diff(old, new, fromfile=f"a/{visible(self.display)}", tofile=f"b/{visible(self.display)}")
+        shown = visible(self.display)
+        # git's a/ b/ prefixes for a relative path; an absolute path stays as it is (patch -p0)
+        before, after = (shown, shown) if Path(self.display).is_absolute() else (f"a/{shown}", f"b/{shown}")
+        lines = difflib.unified_diff(old, new, fromfile=before, tofile=after)
         return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
-def plan(path: str | Path, *, env: Mapping[str, str] | None = None, display: str | None = None) -> FixPlan:
-    """Read ``path`` and work out every confident fix; nothing is written."""
+def plan(path: str | Path, *, env: Mapping[str, str] | None = None, display: str | None = None,
+         format_of: str | None = None) -> FixPlan:
+    """Read ``path`` and work out every confident fix; nothing is written.
+
+    The model-ID fields are those of the config's format (:mod:`sftgate.gates.config.peer`:
+    mistral-finetune's ``model_id_or_path``, LLaMA-Factory's comma-separated adapters, ...);
+    ``format_of`` forces the format.
+    """
+    from sftgate.gates.config.peer.fields import fields_for, recognise
+    from sftgate.gates.config.peer.jobs import search_dirs
+
     p = Path(path)
     shown = display or str(path)
     raw = textfile.read_bytes(p, display=shown, expected="a JSON or YAML file")
@@ -85,28 +98,49 @@ def plan(path: str | Path, *, env: Mapping[str, str] | None = None, display: str
         text = text[1:]
     is_json = p.suffix.lower() == ".json"
     doc = document.loads(text, Path(shown), is_json=is_json)
-    sftgate = config_mod.is_sftgate_config(doc)
-    fields = model_id_fields.sftgate_fields(doc.data) if sftgate else model_id_fields.find_id_fields(doc.data)
+    detection = recognise(doc, format_of)
+    fields = fields_for(doc.data, detection)
     cached = hf_cache.cached_model_ids(env=env)
     result = FixPlan(path=p, display=shown, original=text, fixed=text, raw=raw, bom=bom)
+    dirs = search_dirs(p)[1:] if detection.is_peer else ()
+    parts: dict[KeyPath, list[Edit]] = {}
     for f in fields:
-        _plan_field(result, doc, f, p.parent, cached)
+        _plan_field(result, doc, f, p.parent, cached, dirs, parts)
+    for key_path, edits in parts.items():
+        result.edits.append(_joined(key_path, edits, fields))
     if result.edits:
         result.fixed = _apply(text, result.edits, is_json, shown)
         _verify(result, is_json)
     return result
 
 
+def _joined(key_path: KeyPath, edits: list[Edit], fields: list[model_id_fields.IdField]) -> Edit:
+    """One edit for a comma-separated list whose entries have fixes: the whole value, rewritten entry by entry."""
+    whole = next(f.whole for f in fields if f.path == key_path and f.whole is not None)
+    assert whole is not None
+    entries = whole.split(",")
+    fixes = {e.old: e.new for e in edits}
+    new = ",".join(entry.replace(entry.strip(), fixes[entry.strip()]) if entry.strip() in fixes else entry
+                   for entry in entries)
+    return Edit(key_path, edits[0].line, whole, new, edits[0].rule, "; ".join(e.note for e in edits if e.note))
+
+
 def _plan_field(result: FixPlan, doc: document.Document, f: model_id_fields.IdField, base_dir: Path,
-                cached: tuple[str, ...]) -> None:
-    d = model_id_diagnosis.diagnose(f.value, kind=f.kind, base_dir=base_dir, cached_ids=cached)
+                cached: tuple[str, ...], dirs: tuple[Path, ...] = (),
+                parts: dict[KeyPath, list[Edit]] | None = None) -> None:
+    d = model_id_diagnosis.diagnose(f.value, kind=f.kind, base_dir=base_dir, cached_ids=cached, base_dirs=dirs,
+                                    files=f.files)
     line = doc.line_of(f.path)
     if d.rule is not None:
         if d.suggestion is not None and d.confident and d.suggestion != f.value:
             note = ""
             if d.revision and f.revision is None:
                 note = f"the URL's revision {d.revision!r} was not written: put it in the revision key"
-            result.edits.append(Edit(f.path, line, f.value, d.suggestion, d.rule, note))
+            edit = Edit(f.path, line, f.value, d.suggestion, d.rule, note)
+            if f.part is not None and parts is not None:
+                parts.setdefault(f.path, []).append(edit)  # one edit of the whole list, later
+            else:
+                result.edits.append(edit)
         else:
             evidence = {"value": f.value, **d.evidence}
             why = "a guess, check it by hand" if d.suggestion is not None else "no safe fix"
@@ -135,6 +169,8 @@ def _apply(text: str, edits: list[Edit], is_json: bool, shown: str) -> str:
     out = text
     for edit in sorted(edits, key=lambda e: spans.get(e.key_path, (-1, -1, None))[0], reverse=True):
         if edit.key_path not in spans:
+            if any(o.key_path in spans and (o.old, o.new) == (edit.old, edit.new) for o in edits):
+                continue  # a YAML alias (*base) of a value rewritten at its anchor
             raise InputError(f"{shown}:{dotted(edit.key_path)}: cannot locate the value to rewrite")
         start, end, style = spans[edit.key_path]
         out = out[:start] + _render(edit.new, style, is_json) + out[end:]
@@ -160,98 +196,6 @@ def _yaml_reads_as_string(value: str) -> bool:
         return False
 
 
-def yaml_scalar_spans(text: str, shown: str = "<yaml>") -> dict[KeyPath, tuple[int, int, str | None]]:
-    """``key path -> (start, end, style)`` of every scalar value that can be rewritten in place
-    (plain, single- or double-quoted; block scalars are left out)."""
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{shown}: invalid YAML: {exc}".splitlines()[0]) from None
-    spans: dict[KeyPath, tuple[int, int, str | None]] = {}
-
-    def walk(node: Any, path: KeyPath) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                walk(value_node, (*path, str(getattr(key_node, "value", key_node))))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-        elif isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
-            spans[path] = (node.start_mark.index, node.end_mark.index, node.style)
-
-    if root is not None:
-        walk(root, ())
-    return spans
-
-
-_WS = re.compile(r"[ \t\n\r]*")
-
-
-def json_string_spans(text: str) -> dict[KeyPath, tuple[int, int]]:
-    """``key path -> (start, end)`` of every string value in a JSON document (quotes included).
-
-    A tiny recursive-descent walk over the text with the stdlib decoder for scalars, so that
-    positions are exact; raises ValueError on anything that is not JSON.
-    """
-    decoder = json.JSONDecoder()
-    spans: dict[KeyPath, tuple[int, int]] = {}
-
-    def skip(i: int) -> int:
-        match = _WS.match(text, i)
-        return match.end() if match else i
-
-    def value(i: int, path: KeyPath, depth: int) -> int:
-        if depth > 200:
-            raise ValueError("nested too deeply")
-        i = skip(i)
-        if i >= len(text):
-            raise ValueError("unexpected end")
-        ch = text[i]
-        if ch == "{":
-            i = skip(i + 1)
-            if text[i : i + 1] == "}":
-                return i + 1
-            while True:
-                if text[i : i + 1] != '"':
-                    raise ValueError(f"expected a key at {i}")
-                key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-                i = skip(i)
-                if text[i : i + 1] != ":":
-                    raise ValueError(f"expected ':' at {i}")
-                i = skip(value(i + 1, (*path, key), depth + 1))
-                if text[i : i + 1] == ",":
-                    i = skip(i + 1)
-                    continue
-                if text[i : i + 1] == "}":
-                    return i + 1
-                raise ValueError(f"expected ',' or '}}' at {i}")
-        if ch == "[":
-            i = skip(i + 1)
-            if text[i : i + 1] == "]":
-                return i + 1
-            index = 0
-            while True:
-                i = skip(value(i, (*path, index), depth + 1))
-                index += 1
-                if text[i : i + 1] == ",":
-                    i += 1
-                    continue
-                if text[i : i + 1] == "]":
-                    return i + 1
-                raise ValueError(f"expected ',' or ']' at {i}")
-        obj, end = decoder.raw_decode(text, i)
-        if isinstance(obj, str):
-            spans[path] = (i, end)
-        return int(end)
-
-    end = skip(value(0, (), 0))
-    if end != len(text):
-        raise ValueError("trailing text")
-    return spans
-
-
 def _verify(result: FixPlan, is_json: bool) -> None:
     """Re-read the fixed text: every edited key holds its new value, nothing else moved."""
     doc = document.loads(result.fixed, Path(result.display), is_json=is_json)
@@ -264,13 +208,16 @@ def _verify(result: FixPlan, is_json: bool) -> None:
 
 
 def write(result: FixPlan, *, backup: bool = True) -> Path | None:
-    """Apply a plan: ``FILE.bak`` gets the original bytes, then ``FILE`` is replaced atomically."""
+    """Apply a plan: ``FILE.bak`` gets the original bytes, then ``FILE`` is replaced atomically.
+
+    A symlinked ``FILE`` stays a link: the file it points to is the one rewritten.
+    """
     if not result.changed:
         return None
     bak = result.path.with_name(result.path.name + ".bak") if backup else None
     if bak is not None:
         atomic.write_bytes(bak, result.raw)
-    atomic.write_bytes(result.path, ((_BOM if result.bom else "") + result.fixed).encode("utf-8"))
+    atomic.write_bytes(result.path.resolve(), ((_BOM if result.bom else "") + result.fixed).encode("utf-8"))
     return bak
 
 

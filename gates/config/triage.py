@@ -15,7 +15,9 @@ same log are counted in the evidence, not reported again.
 from __future__ import annotations
 
 import gzip
+import io
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +25,13 @@ from typing import IO, Any
 
 from sftgate.gates.config import hub_id_grammar, model_id_diagnosis, model_id_rules
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.readers import textfile
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".gz")
 MAX_LINE = 20_000
+MAX_DECOMPRESSED = 2 << 30  # bytes a .gz log may expand to
+_WRAP_TAIL = 400  # how much of the line before is joined to one that may continue its message
+_WRAP_MIN = 60  # a line at least this long, ending mid-word, may have been cut by a terminal
 
 KNOWN_FAILURE = Rule(
     "TRI001", "known_failure", Severity.ERROR, "triage",
@@ -66,12 +72,19 @@ def _clean_id(text: str) -> str:
 
 
 def _model_id_hit(raw: str, what: str, *, fallback: str = "not_found") -> Hit:
-    """Run a model ID pulled from a log through the model-ID gate's diagnosis."""
+    """Run a model ID pulled from a log through the model-ID gate's diagnosis.
+
+    The job failed on that ID, so the finding is an error even when the fix is a guess (an
+    organisation no table knows): the guess stays a suggestion, with every reading in the evidence.
+    """
     value = _clean_id(raw)
     d = model_id_diagnosis.diagnose(value)
     if d.rule is not None:
-        return Hit("model-id", d.rule.name, f"{what}: {d.message}", f"id:{value}", d.suggestion, d.severity,
-                   {"id": value})
+        evidence = {"id": value, "confident": d.confident}
+        if d.evidence.get("candidates"):
+            evidence["candidates"] = d.evidence["candidates"]
+        return Hit("model-id", d.rule.name, f"{what}: {d.message}", f"id:{value}", d.suggestion, Severity.ERROR,
+                   evidence)
     if fallback == "not_found":
         message = (f"{what}: {value!r} is a well-formed Hub ID, so the repo does not exist, is private, "
                    "or the job had no HF_TOKEN (`sftgate model-id ID --online` checks)")
@@ -140,24 +153,30 @@ _HF_URL = r"https?://(?:www\.)?(?:huggingface\.co|hf\.co)/"
 
 PATTERNS: tuple[Pattern, ...] = (
     Pattern("not_a_valid_model_identifier", re.compile(
-        r"(?P<id>'[^']*'|\"[^\"]*\"|\S+) is not a local folder and is not a valid model identifier"), _not_valid_identifier),
+        r"(?P<id>'[^']{0,300}'|\"[^\"]{0,300}\"|\S{1,300}) is not a local folder and is not a valid model identifier"), _not_valid_identifier),
+    # transformers 5.x: "X is not a local folder or a valid repository name on 'https://hf.co'."
+    Pattern("not_a_valid_repository_name", re.compile(
+        r"(?P<id>'[^']{0,300}'|\"[^\"]{0,300}\"|\S{1,300}) is not a local folder or a valid repository name on"), _not_valid_identifier),
     Pattern("hf_validation_error", re.compile(
         r"(?:Repo id must (?:be in the form|use alphanumeric)[^:]*"
         r"|Cannot have -- or \.\. in repo_id|Repo_id cannot end by '\.git'"
-        r"|Incorrect path_or_model_id)\s*:\s*'(?P<id>.*)'"), _hf_validation),
+        r"|Incorrect path_or_model_id)\s*:\s*'(?P<id>[^\n]{0,300})'"), _hf_validation),
     Pattern("cant_load", re.compile(
         r"Can't load (?:the )?(?P<what>tokenizer|configuration|config|model)(?: \w+)? (?:for|of) '(?P<id>[^']+)'"),
         _cant_load),
     Pattern("gated_repo", re.compile(
         r"(?:Cannot access gated repo for url " + _HF_URL + r"|Access to model |"
         r"Make sure to have access to it at " + _HF_URL + r")(?P<id>[A-Za-z0-9._-]+/[A-Za-z0-9._-]+)"), _gated),
+    # transformers 5.x: "X is a gated repository. Make sure to request access at https://huggingface.co/X ..."
+    Pattern("gated_repository", re.compile(
+        r"(?P<id>[A-Za-z0-9._-]+/[A-Za-z0-9._-]+) is a gated repository\. Make sure to request access"), _gated),
     Pattern("revision_not_valid_git_identifier", re.compile(
-        r"(?P<rev>\S+) is not a valid git identifier \(branch name, tag name or commit id\)"
+        r"(?P<rev>\S{1,300}) is not a valid git identifier \(branch name, tag name or commit id\)"
         r"(?:.*?" + _HF_URL + r"(?P<id>[A-Za-z0-9._-]+/[A-Za-z0-9._-]+))?"), _revision),
     Pattern("revision_not_found", re.compile(
         r"Revision Not Found for url: " + _HF_URL + r"api/models/(?P<id>[^/\s]+/[^/\s]+)/revision/(?P<rev>[^\s]+?)\.?$"),
         _revision),
-    Pattern("invalid_rev_id", re.compile(r"Invalid rev id: (?P<rev>\S+)"), _revision),
+    Pattern("invalid_rev_id", re.compile(r"Invalid rev id: (?P<rev>\S{1,300})"), _revision),
     Pattern("repository_not_found", re.compile(
         r"Repository Not Found for url: " + _HF_URL + r"(?P<path>[^\s?#]+)"),
         _repo_not_found),
@@ -165,7 +184,7 @@ PATTERNS: tuple[Pattern, ...] = (
         r"(?:contains custom code which must be executed|requires you to execute the \w* ?file in that repo"
         r"|pass the argument `trust_remote_code=True`)"),
         _static("artifacts", "remote_code", "the model needs trust_remote_code (custom code from the Hub)")),
-    Pattern("peft_target_modules", re.compile(r"Target modules? (?P<detail>.*?) not found in the base model"),
+    Pattern("peft_target_modules", re.compile(r"Target modules? (?P<detail>.{0,300}?) not found in the base model"),
             _static("lora-targets", "target_modules_missing", "LoRA target modules not found in the base model")),
     Pattern("json_extra_data", re.compile(r"JSONDecodeError: Extra data"),
             _static("strict-json", "trailing_text", "JSON output followed by extra text")),
@@ -193,19 +212,57 @@ def _rule(gate: str, name: str) -> Rule | None:
     return next((r for r in getattr(module, "RULES", ()) if r.name == name), None)
 
 
+def _explain(text: str) -> Hit | None:
+    for pattern in PATTERNS:
+        match = pattern.regex.search(text)
+        if match is None:
+            continue
+        hit = pattern.explain(match)
+        if hit is not None:
+            hit.evidence["pattern"] = pattern.name
+            return hit
+    return None
+
+
 def scan_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, Hit]]:
-    """``(line number, line, hit)`` for every line a pattern explains (the first pattern wins)."""
+    """``(line number, line, hit)`` for every line a pattern explains (the first pattern wins).
+
+    Lines end at ``\n`` only: a bare ``\r`` (a progress bar redrawing itself) is not a line break,
+    so line numbers are those of an editor. A message wrapped over two lines (a terminal or log
+    collector that cuts long lines) is found on the two joined, at the line where it starts; a
+    line that starts with what reads as an ID, right after a long line cut mid-word, is read
+    joined to it first (the ID was cut).
+    """
+    previous: tuple[int, str] | None = None
     for number, raw in enumerate(lines, start=1):
         line = _ANSI.sub("", raw[:MAX_LINE]).rstrip("\r\n")
-        for pattern in PATTERNS:
-            match = pattern.regex.search(line)
-            if match is None:
-                continue
-            hit = pattern.explain(match)
-            if hit is not None:
-                hit.evidence["pattern"] = pattern.name
-                yield number, line, hit
-                break
+        hit = _explain(line)
+        cut = previous is not None and len(previous[1]) >= _WRAP_MIN and not previous[1][-1:].isspace()
+        if hit is not None and not (cut and hit.evidence.get("id") and line.startswith(str(hit.evidence["id"]))):
+            previous = None
+            yield number, line, hit
+            continue
+        joined = _joined(previous, line) if previous is not None and line else None
+        if joined is not None:
+            previous = None
+            yield joined[0], joined[1], joined[2]
+            continue
+        if hit is not None:
+            previous = None
+            yield number, line, hit
+            continue
+        previous = (number, line) if line.strip() else None
+
+
+def _joined(previous: tuple[int, str], line: str) -> tuple[int, str, Hit] | None:
+    """A hit on the line before and this one read as one line (cut mid-word, or at a space)."""
+    tail = previous[1][-_WRAP_TAIL:].rstrip("\r")
+    for joiner in ("", " "):
+        hit = _explain(tail + joiner + line.lstrip())
+        if hit is not None:
+            hit.evidence["wrapped"] = True
+            return previous[0], previous[1], hit
+    return None
 
 
 def resolve_logs(paths: Sequence[str | Path]) -> list[Path]:
@@ -218,7 +275,7 @@ def resolve_logs(paths: Sequence[str | Path]) -> list[Path]:
             if not found:
                 raise InputError(f"{raw}: no log files here ({', '.join(LOG_SUFFIXES)})")
             out.extend(found)
-        elif p.is_file():
+        elif p.exists():  # a file, or a FIFO / process substitution (read with limits)
             out.append(p)
         else:
             raise InputError(f"{raw}: no such file", hint="give log files or folders of logs")
@@ -226,9 +283,47 @@ def resolve_logs(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def _open(path: Path) -> IO[str]:
+    """Text lines ending at ``\n`` only (``newline="\n"``): a bare ``\r`` stays inside its line.
+
+    A ``.gz`` log is read through :class:`_Capped`: at most :data:`MAX_DECOMPRESSED` bytes."""
+    raw: Any = textfile.open_input(path, expected="a log file")
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        raw = _Capped(gzip.GzipFile(fileobj=raw, mode="rb"), raw, path)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
+
+
+def _lines(handle: IO[str]) -> Iterator[str]:
+    """The lines of ``handle``, each at most :data:`MAX_LINE` characters: the rest of a longer
+    line is read past, never held (a log of one endless line stays in bounded memory)."""
+    while line := handle.readline(MAX_LINE):
+        if len(line) == MAX_LINE and not line.endswith("\n"):
+            while (rest := handle.readline(1 << 16)) and not rest.endswith("\n"):
+                pass
+        yield line
+
+
+class _Capped(io.RawIOBase):
+    """A gzip stream that stops at :data:`MAX_DECOMPRESSED` bytes (a gzip bomb is an input error)."""
+
+    def __init__(self, inner: Any, source: Any, path: Path) -> None:
+        self.inner, self.source, self.path, self.total = inner, source, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        self.total += len(data)
+        if self.total > MAX_DECOMPRESSED:
+            raise InputError(f"{self.path}: decompresses to more than {MAX_DECOMPRESSED >> 30} GiB (a gzip bomb?)",
+                             hint="decompress it yourself and triage the part that matters")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        self.source.close()
+        super().close()
 
 
 def check(*, logs: Sequence[str | Path], metrics: dict[str, Any] | None = None) -> Iterator[Finding]:
@@ -240,7 +335,7 @@ def check(*, logs: Sequence[str | Path], metrics: dict[str, Any] | None = None) 
         counter = _Counter()
         try:
             with _open(path) as handle:
-                for number, _line, hit in scan_lines(counter.count(handle)):
+                for number, _line, hit in scan_lines(counter.count(_lines(handle))):
                     if hit.key in seen:
                         first, known, lines = seen[hit.key]
                         lines.append(number)
@@ -248,6 +343,9 @@ def check(*, logs: Sequence[str | Path], metrics: dict[str, Any] | None = None) 
                             seen[hit.key] = (first, hit, lines)
                     else:
                         seen[hit.key] = (number, hit, [number])
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise InputError(f"{path}: a truncated or corrupt .gz file ({exc})",
+                             hint="check the download; `gzip -t FILE` tests it") from None
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
         scanned += counter.lines

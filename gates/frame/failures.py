@@ -29,6 +29,9 @@ def user_error(exc: BaseException) -> SftgateError | None:
         if exc.errno in _OUTPUT_ERRNOS:
             return OutputError(f"{where}cannot write ({reason})")
         return InputError(f"{where}{reason}", hint=_OS_HINTS.get(exc.errno or 0))
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from"):  # Path.resolve before 3.13
+        return InputError(f"{str(exc).removeprefix('Symlink loop from ').strip(chr(39))}: a loop of symbolic links",
+                          hint=_OS_HINTS[errno.ELOOP])
     if isinstance(exc, RecursionError):
         return InputError("an input is nested too deeply to read (over Python's recursion limit)",
                           hint="flatten the nesting; no config, schema or record needs hundreds of levels")

@@ -43,6 +43,7 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("lora-targets", Stage.TRAIN, "sftgate.gates.train.lora_targets", "LoRA target modules exist in the model"),
     GateSpec("strict-json", Stage.ADAPTER, "sftgate.gates.adapter.strict_json", "generations are strict JSON valid against the output schema"),
     GateSpec("eos-behaviour", Stage.ADAPTER, "sftgate.gates.adapter.eos_behaviour", "generations stop with EOS before max_new_tokens"),
+    GateSpec("adapter-completeness", Stage.ADAPTER, "sftgate.gates.adapter.completeness", "the saved adapter has every LoRA tensor, non-empty, with its shapes"),
     GateSpec("merge-equivalence", Stage.MERGE, "sftgate.gates.merge.merge_equivalence", "the merged model behaves like base + adapter"),
     GateSpec("artifacts", Stage.MERGE, "sftgate.gates.merge.artifacts", "the model folder has what serving needs, safely"),
     GateSpec("merge-dtype", Stage.MERGE, "sftgate.gates.merge.merge_dtype", "the merged model keeps the base's dtype and size"),

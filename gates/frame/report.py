@@ -132,9 +132,10 @@ def gate_lines(g: GateResult, *, color: bool = False) -> list[str]:
     if errors:
         count = sum(1 for f in g.findings if f.is_error)
         head += f": {count} error finding{'s' if count != 1 else ''} ({visible(', '.join(errors))})"
+    reason = [visible(line) for line in (g.reason or "").split("\n")]  # sftgate's own lines (a hint)
     if g.reason:
-        head += f": {visible(g.reason)}"
-    lines = [head]
+        head += f": {reason[0]}"
+    lines = [head] + [f"        {line.strip()}" for line in reason[1:] if line.strip()]
     for f in g.findings:
         sev = _paint(f"{f.severity.value:<7}", _SEV_COLOR[f.severity], color)
         lines.append(f"  {sev} {f.code} {visible(f.rule)}  {visible(f.location)}")

@@ -110,6 +110,11 @@ def _parse_case(path: str | Path, n: int, text: str, accepted: frozenset[str]) -
         ) from None
     except RecursionError:
         raise InputError(f"{where}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InputError(f"{where}: not valid JSON ({exc})", hint="write such a number as a string") from None
+    if "\\u" in text and _lone_surrogate(record):
+        raise InputError(f"{where}: a lone UTF-16 surrogate escape (\\udXXX) is not valid Unicode",
+                         hint="escape the character as a pair (\\ud83d\\ude00), or write it as UTF-8")
     if not isinstance(record, dict):
         raise InputError(
             f"{where}: a case must be a JSON object, found {type(record).__name__}", hint=f"e.g. {_EXAMPLE}"
@@ -161,3 +166,19 @@ def _messages(where: str, case_id: Any, value: Any, accepted: frozenset[str]) ->
         if not isinstance(content, str):
             raise InputError(f"{where}: case {case_id!r}: messages[{i}].content must be a string", hint=hint)
     return value
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (keys too) holds a lone surrogate (``"\\ud800"``)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isprintable() and any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -24,11 +24,13 @@ from sftgate.gates.readers.textfile import read_bytes
 
 BOM = b"\xef\xbb\xbf"
 SNIPPET = 80
+MAX_RECORD_BYTES = 8 * 1024 * 1024  # one JSONL record; a longer line is a ReadIssue, skipped unread
 
 
 @dataclass(frozen=True, slots=True)
 class ReadIssue:
-    """A record that could not be decoded. ``kind`` is ``invalid_utf8`` or ``invalid_json``."""
+    """A record that could not be decoded: ``kind`` is ``invalid_utf8``, ``invalid_json`` or
+    ``too_large`` (over :data:`MAX_RECORD_BYTES`, so memory stays bounded by one record)."""
 
     kind: str
     detail: str
@@ -59,12 +61,19 @@ def read_lines(fh: BinaryIO, start: int, end: int | None, first_line: int, count
             else:
                 fh.seek(0)
         pos = last_pos = fh.tell()
-        for raw in fh:
+        readline = fh.readline
+        limit = MAX_RECORD_BYTES + 1
+        while raw := readline(limit):
             if end is not None:
                 if pos >= end:
                     break
                 pos += len(raw)
             lineno += 1
+            if len(raw) == limit and not raw.endswith(b"\n"):  # one record larger than the bound
+                skipped = _skip_line(fh)
+                pos += skipped
+                yield lineno, _too_large(raw, len(raw) + skipped)
+                continue
             try:
                 value = loads(raw)
             except decode_error:
@@ -86,23 +95,59 @@ def read_lines(fh: BinaryIO, start: int, end: int | None, first_line: int, count
         counts["crlf_lines"] = crlf
 
 
-def line_chunks(fh: BinaryIO, size: int, n: int) -> list[tuple[int, int | None, int]]:
-    """Split the ``size`` bytes of ``fh`` into about ``n`` ``(start, end, first line)`` ranges on line starts."""
-    import mmap
+def _skip_line(fh: BinaryIO) -> int:
+    """Read past the rest of the current line without keeping it; the bytes skipped."""
+    skipped = 0
+    while chunk := fh.readline(1 << 20):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
 
+
+def _too_large(head: bytes, size: int) -> ReadIssue:
+    return ReadIssue("too_large", f"a record of {size} bytes, over the {MAX_RECORD_BYTES >> 20} MiB bound "
+                     "(split it, or drop it: no training example is that long)", _snippet(head[:SNIPPET * 4]))
+
+
+def line_chunks(fh: BinaryIO, size: int, n: int) -> list[tuple[int, int | None, int]]:
+    """Split the ``size`` bytes of ``fh`` into about ``n`` ``(start, end, first line)`` ranges on line starts.
+
+    Buffered reads only (1 MiB at a time), never a memory map: a mapped file's pages would count as
+    this process's resident memory, once per process that maps it.
+    """
     bounds = [0]
-    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        for k in range(1, n):
-            cut = mm.find(b"\n", max(bounds[-1], size * k // n))
-            if cut < 0 or cut + 1 >= size:
-                break
-            if cut + 1 > bounds[-1]:
-                bounds.append(cut + 1)
-        first = [1]
-        for a, b in itertools.pairwise(bounds):
-            first.append(first[-1] + mm[a:b].count(b"\n"))
+    for k in range(1, n):
+        cut = _next_line_start(fh, max(bounds[-1], size * k // n))
+        if cut is None or cut >= size:
+            break
+        if cut > bounds[-1]:
+            bounds.append(cut)
+    first = [1]
+    for a, b in itertools.pairwise(bounds):
+        first.append(first[-1] + _count_newlines(fh, a, b))
     ends: list[int | None] = [*bounds[1:], None]
     return list(zip(bounds, ends, first, strict=True))
+
+
+def _next_line_start(fh: BinaryIO, pos: int) -> int | None:
+    """The offset just after the first newline at or after ``pos`` (``None``: none)."""
+    fh.seek(pos)
+    while block := fh.read(1 << 16):
+        at = block.find(b"\n")
+        if at >= 0:
+            return pos + at + 1
+        pos += len(block)
+    return None
+
+
+def _count_newlines(fh: BinaryIO, start: int, end: int) -> int:
+    fh.seek(start)
+    count, left = 0, end - start
+    while left > 0 and (block := fh.read(min(1 << 20, left))):
+        count += block.count(b"\n")
+        left -= len(block)
+    return count
 
 
 def read_json_array(path: Path, display: str, counts: dict[str, int]) -> list[Any]:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import io
 import os
 import select
 import stat
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sftgate.gates.frame.core import InputError
 
@@ -80,11 +81,12 @@ def open_input(path: str | os.PathLike[str], *, display: str | None = None, expe
         if not stat.S_ISREG(mode):
             _wait_for_data(fd, shown)
         os.set_blocking(fd, True)
-        handle = os.fdopen(fd, "rb")
+        if stat.S_ISREG(mode):
+            return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
-    return handle if stat.S_ISREG(mode) else _Bounded(handle, shown, limit)  # type: ignore[return-value]
+    return io.BufferedReader(_BoundedRaw(fd, shown, limit), _CHUNK)
 
 
 def is_special(path: str | os.PathLike[str]) -> bool:
@@ -132,63 +134,36 @@ def _wait_for_data(fd: int, shown: str) -> None:
                          hint="start the writer first, or give a regular file (SFTGATE_INPUT_WAIT sets the wait)")
 
 
-class _Bounded:
-    """A binary reader of a special file that refuses to go past ``limit`` bytes."""
+class _BoundedRaw(io.RawIOBase):
+    """The raw reader of a special file: refuses to go past ``limit`` bytes (buffered by :func:`open_input`)."""
 
-    def __init__(self, raw: BinaryIO, shown: str, limit: int) -> None:
-        self.raw = raw
+    def __init__(self, fd: int, shown: str, limit: int) -> None:
+        self.fd = fd
         self.shown = shown
         self.limit = limit
         self.total = 0
 
-    def _count(self, data: bytes) -> bytes:
-        self.total += len(data)
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = os.readv(self.fd, [buffer])
+        self.total += n
         if self.total > self.limit:
             raise InputError(
                 f"{self.shown}: more than {self.limit >> 20} MiB from a FIFO or device",
                 hint="save the input to a regular file first (sftgate reads regular files of any size)",
             )
-        return data
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            out = bytearray()
-            while chunk := self.read(_CHUNK):
-                out += chunk
-            return bytes(out)
-        return self._count(self.raw.read(n))
-
-    def readline(self, limit: int = -1) -> bytes:
-        return self._count(self.raw.readline(min(limit, _CHUNK) if limit >= 0 else _CHUNK))
-
-    def __iter__(self) -> _Bounded:
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.raw.readline(self.limit - self.total + 1)
-        if not line:
-            raise StopIteration
-        return self._count(line)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if (whence == 0 and offset == self.total) or (whence == 1 and offset == 0):
-            return self.total
-        raise InputError(f"{self.shown}: a FIFO or device cannot be read twice", hint="save it to a regular file")
-
-    def tell(self) -> int:
-        return self.total
+        return n
 
     def fileno(self) -> int:
-        return self.raw.fileno()
+        return self.fd
 
     def close(self) -> None:
-        self.raw.close()
-
-    def __enter__(self) -> _Bounded:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        if not self.closed:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        super().close()
 
 
 def read_bytes(path: str | os.PathLike[str], *, display: str | None = None, expected: str = "a file") -> bytes:

@@ -31,6 +31,22 @@ INSTALL_HINT = "pip install 'sftgate[tokenizer]' (transformers, tokenizers, sent
 # --------------------------------------------------------------------------- loading
 
 
+def without_torch() -> bool:
+    """Make this process load tokenizers as the ``tokenizer`` extra installs them: transformers
+    without torch (``sys.modules["torch"] = None``, so ``find_spec("torch")`` is ``None`` and
+    transformers treats it as absent; ``import torch`` raises ImportError). Tokenization does not
+    depend on torch, and its import is two thirds of the tokenizer commands' start-up. For a
+    process that will never need torch (the ``sftgate tokenizer`` and ``sftgate data`` scripts);
+    no effect, and ``False``, once torch or transformers is imported."""
+    import sys
+
+    if "torch" in sys.modules or "transformers" in sys.modules:
+        return sys.modules.get("torch", False) is None
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")  # no "PyTorch was not found" at import
+    return True
+
+
 def tokenizer_files(folder: Path) -> list[str]:
     """The tokenizer files present in ``folder``, in the order transformers prefers them."""
     return [name for name in TOKENIZER_FILES if (folder / name).is_file()]

@@ -55,7 +55,7 @@ def card_facts(
         manifest = value if isinstance(value, dict) else {}
     except (OSError, ValueError):
         pass
-    base = base_model if is_hub_id(base_model) else manifest_base(root)
+    base = base_model if is_hub_id(base_model) else manifest_base(root) or _adapter_base(root)
     if license is None:
         base_card = read_card_metadata(base_dir) or {}
         license = base_card.get("license") if isinstance(base_card.get("license"), str) else None
@@ -67,6 +67,16 @@ def card_facts(
         relation="adapter" if adapter else "finetune", gates=gates,
         job_id=manifest.get("job_id") if isinstance(manifest.get("job_id"), str) else None,
     )
+
+
+def _adapter_base(root: Path) -> str | None:
+    """An adapter's ``base_model_name_or_path`` when it is a Hub ID."""
+    try:
+        value = json.loads((root / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    base = value.get("base_model_name_or_path") if isinstance(value, dict) else None
+    return base if is_hub_id(base) else None
 
 
 def card_text(facts: CardFacts) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from sftgate.gates.tokenizer.end_of_turn import end_of_turn_ids
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError
 from sftgate.gates.tokenizer.template_rendering import Texts, render_texts
-from sftgate.gates.tokenizer.token_encoding import encode_texts
+from sftgate.gates.tokenizer.token_encoding import encode_offsets, encode_texts
 
 IGNORE_INDEX = -100
 COLLATORS = ("completion_only", "mask_pad")
@@ -177,12 +177,11 @@ def text_spans(tokenizer: Any, full: str, texts: Sequence[str], full_ids: list[i
     found otherwise.
     """
     try:
-        enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = encode_offsets(tokenizer, full)
     except (NotImplementedError, ValueError, TypeError):
         return ()
-    if list(enc["input_ids"]) != full_ids[: len(enc["input_ids"])]:
+    if ids != full_ids[: len(ids)]:
         return ()
-    offsets = list(enc["offset_mapping"])
     ends = set(eot)
     spans = []
     char = token = 0

@@ -17,7 +17,8 @@ position ``i`` and a row's first label never counts):
   ``completion_mask == 0`` is the prompt;
 - every run of trained tokens must end in an end-of-turn token (or the template's text after one):
   a masked end-of-turn right after the run is ``eos_masked``, the end of the example is a truncation
-  candidate, anything else ``eos_not_appended``.
+  candidate (with the example's length, or its row's when it ends the row), anything else
+  ``eos_not_appended``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class BatchHits:
 
     hits: dict[str, np.ndarray] = field(default_factory=dict)  # rule -> sorted flat positions
     truncation: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # candidates
+    truncation_length: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # their length
     row_length: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # real tokens per row
     labels: np.ndarray | None = None  # the labels the rules read (realigned where a row was shifted)
     figures: dict[str, int] = field(default_factory=dict)
@@ -141,12 +143,16 @@ def scan_batch(batch: TokenBatch, markers: TurnMarkers, *, pad_id: int | None, v
 
     masked, not_appended, at_end = _run_ends(ids, sup, trained, starts, pad, end_ids, markers)
     out.hits["eos_masked"] = masked
-    # A run cut at the end of its example is a truncation when that example ends its row (at max length).
-    seg_of_end = np.searchsorted(starts, at_end, "right") - 1
-    next_start = np.r_[starts, n][seg_of_end + 1]
-    at_row_end = _member(next_start, offsets[1:])
-    out.hits["eos_not_appended"] = np.sort(np.concatenate([not_appended, at_end[~at_row_end]]))
-    out.truncation = at_end[at_row_end]
+    out.hits["eos_not_appended"] = not_appended
+    # A run cut at the end of its example is a truncation when the example (or the row it ends,
+    # for packing that cuts examples at row ends) is at the maximum length; the tally decides.
+    segment = np.searchsorted(starts, at_end, "right") - 1
+    bounds = np.r_[starts, n]
+    seg_length = bounds[segment + 1] - bounds[segment]
+    rows = row_of(offsets, at_end)
+    ends_row = _member(bounds[segment + 1], offsets[1:])
+    out.truncation = at_end
+    out.truncation_length = np.where(ends_row, np.maximum(out.row_length[rows], seg_length), seg_length)
 
     seg_rows = row_of(offsets, starts)
     out.figures = {

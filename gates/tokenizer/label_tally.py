@@ -104,11 +104,11 @@ class LabelTally:
             flagged = (np.isin(rows, row_of(batch.offsets, other)) if other is not None and len(other)
                        else np.zeros(len(rows), bool))
             self._cand_rows.append(numbers[rows].astype(np.int64))
-            self._cand_lengths.append(hits.row_length[rows])
+            self._cand_lengths.append(hits.truncation_length)
             self._cand_flags.append(flagged)
             for i in range(min(len(cand), 2 * FIRST_ROWS - len(self._cand_samples))):
                 flat = int(cand[i])
-                self._cand_samples.append(_Candidate(int(numbers[rows[i]]), int(hits.row_length[rows[i]]),
+                self._cand_samples.append(_Candidate(int(numbers[rows[i]]), int(hits.truncation_length[i]),
                                                      bool(flagged[i]), self._sample(batch, labels, flat, numbers)))
             self._keep(batch, labels, np.unique(rows)[: self.keep_rows], numbers)
 

@@ -35,6 +35,7 @@ from sftgate.gates.tokenizer.turn_markers import learn_markers
 
 GATE = "labels"
 COALESCE_ROWS = 4096
+SCAN_THREADS = 2
 
 NOTHING_TRAINED = Rule(
     "LBL001", "nothing_trained", Severity.ERROR, GATE,
@@ -226,6 +227,30 @@ def _bar(progress: bool) -> Any:
     return tqdm(desc="labels", unit=" rows", leave=False)
 
 
+def _scanned(batches: Iterable[TokenBatch], markers: Any, pad_id: int | None, limit: int) -> Iterator[tuple[TokenBatch, Any]]:
+    """``(batch, hits)`` in order; batches are scanned two at a time in threads (numpy releases the
+    GIL in its loops, so two cores share the work) while the caller reads and adds up."""
+    import os
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(SCAN_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if workers < 2:
+        for batch in batches:
+            yield batch, scan_batch(batch, markers, pad_id=pad_id, vocab_limit=limit)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[tuple[TokenBatch, Any]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(scan_batch, batch, markers, pad_id=pad_id, vocab_limit=limit)))
+            if len(pending) > workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
 def check_batches(
     batches: Iterable[TokenBatch],
     tokenizer: Any,
@@ -248,8 +273,8 @@ def check_batches(
                    if isinstance(v, int)), None)
     limit = vocab_size if vocab_size is not None else len(tokenizer)
     tally = LabelTally(max_seq_len=max_seq_len, keep_rows=keep_rows)
-    for batch in batches:
-        tally.add(batch, scan_batch(batch, markers, pad_id=pad_id, vocab_limit=limit))
+    for batch, hits in _scanned(batches, markers, pad_id, limit):
+        tally.add(batch, hits)
     summary = tally.finish()
     figures = summary["figures"]
     if not figures.get("rows"):

@@ -53,6 +53,7 @@ class PieceEncoder:
         self.ids = {content: token_id for content, token_id, _ in added}
         self.passes = [_matcher([c for c, _, normalized in added if normalized is flag]) for flag in (False, True)]
         self.affixes = affixes  # (prefix, suffix) with add_special_tokens; None: unknown post-processor
+        self.split: Any = None  # the backend with Metaspace(split=True), built on first use by offsets()
         self.verified = 0  # real texts compared with the backend so far
         self.broken = False
         self.plain: dict[str, list[int]] = {}  # piece -> ids, for the piece without a leading ``rep``
@@ -107,6 +108,18 @@ class PieceEncoder:
             if self.encode_batch(texts, special) != want:
                 return False
         return True
+
+    def offsets(self, backend: Any, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """``(ids, character offsets)`` of ``text`` without special tokens, from the Rust backend with
+        ``Metaspace(split=True)``: the same ids (step 3) when ``text`` has no ``▁▁``, its word cache
+        used; the backend itself otherwise."""
+        if self.split is None:
+            spec = json.loads(backend.to_str())
+            spec["pre_tokenizer"]["split"] = True
+            self.split = type(backend).from_str(json.dumps(spec))
+        word = text.replace(" ", self.rep)
+        encoding = (backend if self.double in word else self.split).encode(text, add_special_tokens=False)
+        return encoding.ids, encoding.offsets
 
     # ------------------------------------------------------------------ encoding
 

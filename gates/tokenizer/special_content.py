@@ -41,6 +41,7 @@ class ContentHit:
 class _Finder:
     pattern: re.Pattern[str] | None
     prefixes: tuple[str, ...]  # a cheap pre-filter: every token starts with one of these
+    quick: re.Pattern[str] | None = None  # the prefixes as one regex (one pass over a text)
 
 
 _FINDERS: weakref.WeakKeyDictionary[Any, _Finder] = weakref.WeakKeyDictionary()
@@ -64,7 +65,8 @@ def _finder(tokenizer: Any) -> _Finder:
     if found is None:
         tokens = special_token_strings(tokenizer)
         pattern = re.compile("|".join(map(re.escape, tokens))) if tokens else None
-        found = _Finder(pattern, tuple(sorted({t[:2] for t in tokens})))
+        prefixes = tuple(sorted({t[:2] for t in tokens}))
+        found = _Finder(pattern, prefixes, re.compile("|".join(map(re.escape, prefixes))) if prefixes else None)
         with contextlib.suppress(TypeError):
             _FINDERS[tokenizer] = found
     return found
@@ -93,7 +95,7 @@ def content_hits(tokenizer: Any, example: Any) -> list[ContentHit]:
         return []
     hits: list[ContentHit] = []
     for index, role, text in _texts(example):
-        if not any(p in text for p in finder.prefixes):
+        if finder.quick is None or not finder.quick.search(text):
             continue
         for match in finder.pattern.finditer(text):
             hits.append(ContentHit(index, role, match.group(), match.start()))

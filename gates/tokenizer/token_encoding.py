@@ -39,6 +39,21 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool)
     return [list(ids) for ids in out]
 
 
+def encode_offsets(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """``(input_ids, offset_mapping)`` of ``tokenizer(text, add_special_tokens=False,
+    return_offsets_mapping=True)``: from the Rust backend directly where :func:`encode_texts` may.
+    Raises what the tokenizer raises (``NotImplementedError`` for a slow tokenizer)."""
+    backend = _backend(tokenizer)
+    if backend is not None and not is_marked(text):
+        pieces = piece_encoder(tokenizer, backend)
+        if pieces is not None and not pieces.broken:
+            return pieces.offsets(backend, text)
+        encoding = backend.encode(text, add_special_tokens=False)
+        return encoding.ids, encoding.offsets
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+
+
 def _backend(tokenizer: Any) -> Any:
     """The ``tokenizers.Tokenizer`` whose ``encode_batch`` is all ``tokenizer(texts)`` does, or ``None``."""
     try:

@@ -141,9 +141,15 @@ def _run(argv: Sequence[str] | None, io: IO) -> int:
         if args.command is None:
             parser.print_help(io.stdout)
             return 2
+        if argv is None and getattr(args._module, "TORCH_FREE", False):  # the script itself, not a caller's process
+            from sftgate.gates.readers.tokenizer_io import without_torch
+
+            without_torch()
         result = args._module.run(args, io)
         if isinstance(result, int):
-            return result
+            from sftgate.runners.cli.output import emit_exit_code
+
+            return emit_exit_code(result, args, io)
         from sftgate.runners.cli.output import emit_report
 
         return emit_report(result, args, io)

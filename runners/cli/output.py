@@ -39,6 +39,14 @@ def error_lines(exc: SftgateError) -> list[str]:
     return lines
 
 
+def emit_exit_code(code: int, args: argparse.Namespace, io: IO) -> int:
+    """A command that prints no gate report (``rules``): ``--junit-xml`` still gets a report, with no gates."""
+    junit = getattr(args, "junit_xml", None)
+    if junit:
+        write_junit(Report(command=str(getattr(args, "command", "") or "")), junit)
+    return code
+
+
 def emit_error(exc: SftgateError, args: argparse.Namespace | None, io: IO) -> int:
     """A user error: the message on stderr; with ``--format json`` also a JSON document."""
     io.stderr.write("\n".join(error_lines(exc)) + "\n")

@@ -47,6 +47,7 @@ from sftgate.gates.readers import atomic
 from sftgate.runners.demo.example_data import N_TRAIN, config_text, demo_file, make_data, write_jsonl
 
 BREAKS = ("model-id", "leak", "eos", "template")
+DEMO_MARKER = "sftgate-demo.json"  # marks a demo folder: the only kind `sftgate demo --out` writes into
 DASH_ID = "mistralai-Mistral-7B-Instruct-v0.3"
 # The owning gate of each --break case and the rule it must report.
 BREAK_RULES = {
@@ -145,7 +146,7 @@ def run_demo(
     if break_case is not None and break_case not in BREAKS:
         raise ValueError(f"unknown break case {break_case!r}: one of {', '.join(BREAKS)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_demo_folder(out)
     start = time.perf_counter()
     paths = prepare(out, break_case=break_case, settings=settings, say=say)
     if break_case is not None:
@@ -183,6 +184,19 @@ def run_demo(
     say(f"[demo] report:     {md}")
     say(f"[demo] {'passed' if report.passed else 'FAILED'}: release in {report.artifacts.get('release', '(not promoted)')}")
     return report
+
+
+def claim_demo_folder(out: Path) -> None:
+    """Use ``out`` for the demo only when it is new, empty, or an earlier demo's (``sftgate-demo.json``).
+
+    The demo rewrites its data, config, models and run folder: any other folder is refused (exit 2).
+    """
+    from sftgate.runners.pipeline.folder_swap import ensure_replaceable
+
+    ensure_replaceable(out, setting="--out")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / DEMO_MARKER).is_file():
+        atomic.write_text(out / DEMO_MARKER, json.dumps({"sftgate_demo": 1}) + "\n")
 
 
 def baseline(config_path: Path, say: Say) -> dict[str, Any]:

@@ -34,10 +34,11 @@ from typing import Any
 from sftgate.gates.frame.core import InputError, Stage
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report
-from sftgate.runners.pipeline.folder_swap import recover, replace_dir, temp_dir_for
+from sftgate.runners.pipeline.folder_swap import ensure_replaceable, recover, replace_dir, temp_dir_for
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tekken.json")
+MERGE_MARKER = "sftgate-merge.json"
 
 
 def merge_adapter(
@@ -76,6 +77,7 @@ def merge_adapter(
     local = Path(base).is_dir()
     if not local and (Path(base).is_absolute() or base.startswith((".", "~")) or base.count("/") != 1):
         raise InputError(f"{base}: base model folder not found", hint="model.id names a local folder or org/name")
+    ensure_replaceable(out, protected=[(adapter, "the adapter"), *([(Path(base), "the base model")] if local else [])])
     try:
         with quiet_loading(progress):
             config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=False)
@@ -124,6 +126,7 @@ def merge_adapter(
             (tmp / "chat_template.jinja").write_text(template, encoding="utf-8")
         _write_generation_config(merged, tokenizer, tmp)
         drop_pickles(tmp)
+        _write_marker(tmp)
         replace_dir(tmp, out)
     except BaseException:
         import shutil
@@ -182,6 +185,16 @@ def _write_generation_config(model: Any, tokenizer: Any, folder: Path) -> None:
     except ValueError as exc:  # save_pretrained validates strictly: the base's file holds a conflict
         raise InputError(f"the base's generation_config.json cannot be saved ({' '.join(str(exc).split())[:300]})",
                          hint="`sftgate rules invalid_generation_config` (sftgate check reports it before training)") from None
+
+
+def _write_marker(folder: Path) -> None:
+    """``sftgate-merge.json``: the mark that sftgate made this folder (so only it is ever replaced)."""
+    import json
+
+    from sftgate.gates import __version__
+
+    (folder / MERGE_MARKER).write_text(json.dumps({"sftgate_merge": 1, "tool": "sftgate", "version": __version__})
+                                       + "\n", encoding="utf-8")
 
 
 def drop_pickles(folder: Path) -> None:
@@ -271,6 +284,10 @@ def merge_stage(
     base, revision = resolve_base(cfg)
     adapter_dir = resolve_adapter(cfg, adapter)
     merged_dir = Path(out) if out is not None else default_merged_dir(cfg, adapter_dir)
+    from sftgate.runners.pipeline.layout import protected_paths
+
+    ensure_replaceable(merged_dir, protected=[*protected_paths(cfg), (adapter_dir, "the adapter")],
+                       setting="--out" if out is not None else None)
     dtype = dtype or _config_dtype(cfg) or (base_dtype(base) if Path(base).is_dir() else None)
     spec = _prompt_spec(cfg)
     if say:

@@ -88,12 +88,18 @@ def not_checked(job: PeerJob) -> Iterator[Finding]:
             "reads: prompt-alignment and eos check the tokenizer's own chat template (give the template as a "
             ".jinja file to check the one training uses)", job.location(key), line=job.line(key),
             evidence={"value": job.builtin_template.value})
-    for name, what in (("train_on_inputs", "prompt_trained"), ("packing", "packing_leak"),
-                       ("special_tokens", "new_tokens_not_trained")):
+    for name, what in (("train_on_inputs", "prompt_trained"), ("packing", "packing_leak")):
         value = getattr(job, name)
         if value is not None and value.value and job.prepared is None:
             yield NOT_CHECKED.finding(
-                f"{dotted(value.key_path)} is set: the label and embedding rules ({what}) need the tokenized "
-                "data the trainer writes (axolotl dataset_prepared_path, LLaMA-Factory tokenized_path), and this "
-                "config names none; `sftgate labels DATA --tokenizer DIR` checks it", job.location(value.key_path),
+                f"{dotted(value.key_path)} is set: the label rules ({what}) need the tokenized data the trainer "
+                "writes (axolotl dataset_prepared_path, LLaMA-Factory tokenized_path), and this config names none; "
+                "`sftgate labels DATA --tokenizer DIR` checks it", job.location(value.key_path),
                 line=job.line(value.key_path), evidence={"key": dotted(value.key_path)})
+    if job.special_tokens is not None:
+        key = job.special_tokens.key_path
+        yield NOT_CHECKED.finding(
+            f"{dotted(key)} adds or changes tokens: the embedding rules (untrained_token, new_tokens_not_trained) "
+            "read the base model's weights; run `sftgate check` on an sftgate.yaml for that model, or check the "
+            "tokenized data with `sftgate labels`", job.location(key), line=job.line(key),
+            evidence={"key": dotted(key)})

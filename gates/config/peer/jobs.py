@@ -1,6 +1,7 @@
-"""What a peer job config trains on, in one shape for every tool (:class:`PeerJob`), read by :func:`read_job`.
+"""What a peer job config trains on, in one shape for every tool (:class:`PeerJob`).
 
-Each tool has its reader (``job_<tool>.py``) that fills a :class:`PeerJob`: the datasets with
+Each tool has its reader (``job_<tool>.py``, dispatched by
+:func:`sftgate.gates.config.peer.job_reader.read_job`) that fills a :class:`PeerJob`: the datasets with
 their format mappings, the tokenizer and chat template, the sequence length, the LoRA targets,
 ``train_on_inputs`` / packing / special tokens, a prepared (tokenized) dataset. Every value
 keeps the key path it came from, so a finding points at ``FILE:key.path``.
@@ -127,22 +128,6 @@ def local_dataset(job: PeerJob, role: str, value: str, key_path: KeyPath, *, map
     else:
         ref.note = f"{what} '{value}' is not a local file or folder: a Hub dataset, not read offline"
     return ref
-
-
-def read_job(doc: Document, tool: str) -> PeerJob:
-    """The :class:`PeerJob` of a ``tool`` config."""
-    job = PeerJob(tool, doc, search_dirs(doc.path))
-    data = doc.data if isinstance(doc.data, dict) else {}
-    if tool == "axolotl":
-        from sftgate.gates.config.peer.job_axolotl import read
-    elif tool == "llamafactory":
-        from sftgate.gates.config.peer.job_llamafactory import read
-    elif tool == "trl":
-        from sftgate.gates.config.peer.job_trl import read
-    else:
-        from sftgate.gates.config.peer.job_mistral import read
-    read(job, data)
-    return job
 
 
 def setting(data: dict[str, Any], key: str) -> Setting | None:

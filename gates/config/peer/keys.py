@@ -54,11 +54,14 @@ EQUIVALENTS: tuple[dict[str, str], ...] = (
     {"axolotl": "datasets", "llamafactory": "dataset", "trl": "dataset_name"},
     {"axolotl": "output_dir", "llamafactory": "output_dir", "trl": "output_dir", "mistral-finetune": "run_dir"},
 )
-# Options each tool renamed (old -> new), from their release notes.
+# Names users bring for a tool's option: renamed options (TRL's max_seq_length became max_length
+# in 0.20, transformers' evaluation_strategy eval_strategy) and common names of other trainers.
 RENAMED: dict[str, dict[str, str]] = {
     "trl": {"max_seq_length": "max_length", "torch_dtype": "dtype", "evaluation_strategy": "eval_strategy"},
-    "llamafactory": {"evaluation_strategy": "eval_strategy", "torch_dtype": "infer_dtype"},
-    "axolotl": {"max_seq_length": "sequence_len", "max_length": "sequence_len"},
+    "llamafactory": {"evaluation_strategy": "eval_strategy", "max_seq_length": "cutoff_len",
+                     "max_seq_len": "cutoff_len"},
+    "axolotl": {"max_seq_length": "sequence_len", "max_length": "sequence_len", "max_seq_len": "sequence_len"},
+    "mistral-finetune": {"max_seq_length": "seq_len", "max_seq_len": "seq_len"},
 }
 
 

@@ -5,8 +5,9 @@ paths from the tool's folders), ``dataset-schema`` and ``split-isolation`` (each
 converted to sftgate's formats where the tool's format differs; findings point at the original
 file), ``prompt-alignment`` and ``eos`` (with the tokenizer, when it is a local folder or in the
 HF cache, the template the config picks and its sequence length), ``lora-targets`` (when the
-base model's config.json is local) and the label gate (on a prepared dataset, when the label
-gate is installed). A gate without inputs is reported as a skip that does not block, with the
+base model's config.json is local) and ``labels`` (on the tokenized data the trainer wrote:
+axolotl ``dataset_prepared_path``, LLaMA-Factory ``tokenized_path``, with ``train_on_inputs`` /
+``train_on_prompt`` saying whether the prompt is meant to be trained). A gate without inputs is reported as a skip that does not block, with the
 reason; nothing is downloaded.
 """
 
@@ -21,6 +22,7 @@ from sftgate.gates.config.hub_id_grammar import is_valid_repo_id
 from sftgate.gates.config.peer import fields, gate, jobs, tables
 from sftgate.gates.config.peer.datasets import Converted, convert, relocate
 from sftgate.gates.config.peer.detect import NOT_A_JOB, Detection
+from sftgate.gates.config.peer.job_reader import read_job
 from sftgate.gates.config.peer.offline import cached_snapshot, prompt_spec, template_source
 from sftgate.gates.frame import registry
 from sftgate.gates.frame.core import Finding, GateResult, Stage
@@ -36,7 +38,7 @@ def run_peer(doc: Document, detection: Detection, add: Callable[[GateResult], No
         return
     tool = detection.format
     table = tables.table(tool)
-    job = jobs.read_job(doc, tool)
+    job = read_job(doc, tool)
     steps: list[Callable[[], GateResult | None]] = [
         lambda: run_gate(gate.GATE, Stage.CONFIG, gate.check, fail_fast=fail_fast, doc=doc, detection=detection,
                          table=table, job=job),
@@ -46,7 +48,8 @@ def run_peer(doc: Document, detection: Detection, add: Callable[[GateResult], No
         ready = _Ready(job, Path(tmp), table.label)
         steps += [lambda: ready.dataset_schema(fail_fast), lambda: ready.split_isolation(fail_fast),
                   lambda: ready.tokenizer_gate("prompt-alignment", fail_fast),
-                  lambda: ready.tokenizer_gate("eos", fail_fast), lambda: ready.lora_targets(fail_fast),
+                  lambda: ready.tokenizer_gate("eos", fail_fast), lambda: ready.model_config(fail_fast),
+                  lambda: ready.embeddings(fail_fast), lambda: ready.lora_targets(fail_fast),
                   lambda: ready.labels(fail_fast)]
         for step in steps:
             result = step()
@@ -63,6 +66,15 @@ def _model_id(doc: Document, job: jobs.PeerJob, tool: str, fail_fast: bool) -> G
     spec = registry.get("model-id")
     kwargs = model_id.from_document(doc, fields=fields.peer_fields(doc.data, tool), search_dirs=job.search_dirs[1:])
     return run_gate(spec.name, spec.stage, model_id.check, fail_fast=fail_fast, **kwargs)
+
+
+def _gate_missing(name: str) -> bool:
+    """Whether this sftgate lacks the gate (the registry is the table of what is installed)."""
+    try:
+        registry.get(name)
+    except KeyError:
+        return True
+    return False
 
 
 def _skip(name: str, reason: str) -> GateResult:
@@ -164,6 +176,41 @@ class _Ready:
         calls = [(c.display, {**base, "data": c.path, "data_display": c.display}) for c in train] or [("", base)]
         return self._run(name, calls, fail_fast)
 
+    def model_config(self, fail_fast: bool) -> GateResult | None:
+        """The base's generation config and context window against the config's sequence length."""
+        if _gate_missing("model-config"):
+            return None
+        model_dir, why = _find_folder(self.job, self.job.model, ("config.json",), "model")
+        if model_dir is None:
+            return _skip("model-config", why)
+        length = self.job.max_seq_len
+        kwargs: dict[str, Any] = {"model_dir": model_dir, "tokenizer": self.tokenizer()[0], "spec": prompt_spec(self.job),
+                                  "max_seq_len": length.value if length else None}
+        if length is not None and length.key_path:
+            kwargs["max_seq_len_location"] = self.job.location(length.key_path)
+        train = [c for r, c in self.datasets() if r.role == "train"]
+        calls = [(c.display, {**kwargs, "data": c.path}) for c in train[:1]] or [("", kwargs)]
+        return self._run("model-config", calls, fail_fast)
+
+    def embeddings(self, fail_fast: bool) -> GateResult | None:
+        """Untrained and new tokens, from the base's embedding rows (safetensors), when the weights are here."""
+        if _gate_missing("embeddings"):
+            return None
+        model_dir, why = _find_folder(self.job, self.job.model, ("config.json",), "model")
+        if model_dir is None or not any(model_dir.glob("*.safetensors")):
+            return _skip("embeddings", why or f"no base model weights (*.safetensors) in {model_dir}: the embedding "
+                         "rules read the embedding rows of the base")
+        from sftgate.gates.tokenizer.trainable_embeddings import LoraEmbeddings
+
+        targets = self.job.lora_targets.value if self.job.lora_targets else None
+        lora = LoraEmbeddings(target_modules=tuple(targets) if isinstance(targets, list) else targets)
+        train = [c for r, c in self.datasets() if r.role == "train"]
+        kwargs = {"model_dir": model_dir, "tokenizer": self.tokenizer()[0], "spec": prompt_spec(self.job),
+                  "lora": lora, "lora_location": self.job.location(self.job.lora_targets.key_path)
+                  if self.job.lora_targets else self.job.location(())}
+        calls = [(c.display, {**kwargs, "data": c.path}) for c in train[:1]] or [("", kwargs)]
+        return self._run("embeddings", calls, fail_fast)
+
     def lora_targets(self, fail_fast: bool) -> GateResult | None:
         targets = self.job.lora_targets
         if targets is None:
@@ -176,9 +223,33 @@ class _Ready:
         return self._run("lora-targets", [("", kwargs)], fail_fast, datasets=[])
 
     def labels(self, fail_fast: bool) -> GateResult | None:
-        from sftgate.gates.config.peer.labels import label_result
+        """The label gate on the tokenized data the trainer wrote (dataset_prepared_path, tokenized_path)."""
+        prepared = self.job.prepared
+        if prepared is None or not isinstance(prepared.value, str):
+            return None
+        key = dotted(prepared.key_path)
+        path, _ = jobs.resolve(prepared.value, self.job.search_dirs)
+        if path is None or not path.is_dir():
+            return _skip("labels", f"{key} {prepared.value!r} does not exist yet: it is written when the trainer "
+                         "preprocesses the data (`axolotl preprocess CONFIG`); the label rules need it")
+        folder, why = self.tokenizer()
+        if folder is None:
+            return _skip("labels", why)
+        model_dir, _ = _find_folder(self.job, self.job.model, ("config.json",), "model")
+        base = {"tokenizer": folder, "model": model_dir, "spec": prompt_spec(self.job),
+                "max_seq_len": self.job.max_seq_len.value if self.job.max_seq_len else None,
+                "allow_prompt_training": bool(self.job.train_on_inputs and self.job.train_on_inputs.value)}
+        calls = [(str(p), {**base, "data": p}) for p in prepared_datasets(path)]
+        return self._run("labels", calls, fail_fast, datasets=[])
 
-        return label_result(self.job, self.tokenizer()[0], fail_fast)
+
+def prepared_datasets(path: Path) -> list[Path]:
+    """The tokenized datasets under a prepared-data folder: itself, or (axolotl) one folder per dataset hash."""
+    children = sorted(c for c in path.iterdir() if c.is_dir() and ((c / "state.json").is_file()
+                                                                    or (c / "dataset_dict.json").is_file()))
+    if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file() or not children:
+        return [path]
+    return children
 
 
 def _files(path: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from sftgate.runners.cli.commands.argtypes import non_negative_int, positive_int
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
 
+TORCH_FREE = True  # the script loads tokenizers without torch (tokenizer_io.without_torch)
 HELP = "check training data: schema, roles, completions, stats, train/eval leaks"
 DESCRIPTION = """\
 Check a training file before any GPU time is spent: every record is valid JSON in a known

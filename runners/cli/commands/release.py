@@ -27,6 +27,7 @@ Check DIR, a promoted release (or any model or adapter folder), before it is pub
   - README.md is a model card the Hub accepts: base_model (the manifest's),    model_card_invalid
     library_name, pipeline_tag, datasets; a license (carried from the base)   license_missing
   - an adapter names its base by Hub ID, not a local path or null             adapter_base_not_hub_id
+  - an adapter holds every LoRA tensor, non-empty, with its rank (ZeRO-3)     adapter_incomplete
   - --profile vllm|tgi: what that server needs (vLLM's LoRA limits, TGI's     serving_* rules
     chat template in tokenizer_config.json, a template for system/tool turns)
 
@@ -80,6 +81,11 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     profile = args.profile or (cfg.get("release.profile") if cfg else None) or "transformers"
     pinned = not args.allow_unpinned and (cfg.get("release.require_pinned_revision", True) if cfg else True)
     folder = Path(args.dir)
+    from sftgate.runners.pipeline.folder_swap import recover
+
+    for done in recover(folder):  # a promotion killed mid-swap: put the previous release back first
+        if not args.quiet:
+            io.say(f"sftgate: {done}")
     report = Report(command=f"release {args.dir}")
     if args.write_card and folder.is_dir():
         from sftgate.runners.pipeline.model_card import write_card_if_missing
@@ -95,6 +101,11 @@ def run(args: argparse.Namespace, io: IO) -> Report:
         model_card.GATE, Stage.RELEASE, model_card.check, model_dir=folder,
         license_hint=cfg.get("release.license") if cfg else None,
     ))
+    adapter_ok = True
+    if (folder / "adapter_config.json").is_file():  # an adapter: every LoRA tensor saved, non-empty
+        from sftgate.gates.adapter import completeness
+
+        adapter_ok = report.add(run_gate(completeness.GATE, Stage.ADAPTER, completeness.check, adapter_dir=folder)).passed
     report.artifacts["release"] = str(folder)
     if args.publish is None:
         return report
@@ -102,7 +113,7 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     if not repo_id:
         raise UsageError("--publish needs a REPO_ID (or --config with release.repo_id)",
                          hint="sftgate release DIR --publish my-org/my-model")
-    if not (result.passed and card.passed):
+    if not (result.passed and card.passed and adapter_ok):
         if not args.quiet:
             io.say(f"not publishing {folder}: the release gates did not pass")
         return report

@@ -16,6 +16,7 @@ from sftgate.runners.cli.commands.argtypes import json_object, positive_int
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
 
+TORCH_FREE = True  # the script loads tokenizers without torch (tokenizer_io.without_torch)
 HELP = "check prompt alignment and EOS handling with a local tokenizer (no weights)"
 DESCRIPTION = """\
 Run the prompt-alignment and eos gates on a LOCAL tokenizer folder (tokenizer.json /

@@ -78,6 +78,12 @@ CASES = [
     ('[Infinity]', None, "non_finite_number", "$[0]", "Infinity"),
     ('{"a": -Infinity}', None, "non_finite_number", "$.a", "-Infinity"),
     ("NaN", None, "non_finite_number", "$", "a top-level NaN"),
+    ('{"a": 1e400}', None, "non_finite_number", "$.a", "a number that overflows to infinity"),
+    ("[-1.5E+999]", None, "non_finite_number", "$[0]", "a negative overflow"),
+    ("1" + "0" * 400 + ".0", None, "non_finite_number", "$", "400 digits with a fraction"),
+    ('{"a": 1e400, "b": 1', None, "unterminated_json", "$.b", "structure wins over an overflow"),
+    ('{"a": 1e308, "b": 1e-400}', None, None, "$", "the largest float and an underflow to 0 are finite"),
+    ('{"a": 1' + "0" * 400 + "}", None, None, "$", "a 401-digit integer is exact, not a float"),
     ('{"a": NaN, "b": 1', None, "unterminated_json", "$.b", "structure wins over a non-finite number"),
     ('{"a": 1, "a": 2} x', None, "trailing_text", "$", "structure wins over a duplicate key"),
 ]
@@ -211,7 +217,7 @@ def test_arbitrary_text_never_raises_and_agrees_with_json(text):
     assert problem.rule in RULE_NAMES
     assert "\n" not in problem.detail
     try:
-        json.loads(text, parse_constant=_reject, object_pairs_hook=_unique)
+        json.loads(text, parse_constant=_reject, object_pairs_hook=_unique, parse_float=_finite)
     except (ValueError, RecursionError):
         return
     raise AssertionError(f"json accepts {text!r} but parse_strict says {problem.rule}")
@@ -223,7 +229,7 @@ def test_scanner_agrees_with_the_fast_path(text):
     """The slow path alone finds no problem exactly when the text is strict JSON."""
     fast_ok = True
     try:
-        json.loads(text, parse_constant=_reject, object_pairs_hook=_unique)
+        json.loads(text, parse_constant=_reject, object_pairs_hook=_unique, parse_float=_finite)
     except ValueError:
         fast_ok = False
     assert (Scanner(text, None).scan() is None) == fast_ok
@@ -231,6 +237,20 @@ def test_scanner_agrees_with_the_fast_path(text):
 
 def _reject(name):
     raise ValueError(name)
+
+
+def _finite(text):
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} overflows")
+    return value
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=309, max_value=10**6), st.sampled_from(["", "-"]), st.sampled_from(["e", "E", "e+"]))
+def test_an_overflowing_exponent_is_non_finite(exponent, sign, marker):
+    _, problem = parse_strict(f'{{"x": [{sign}9.5{marker}{exponent}]}}')
+    assert problem is not None and (problem.rule, problem.path) == ("non_finite_number", "$.x[0]")
 
 
 def _unique(pairs):

@@ -28,7 +28,7 @@ RULE_FIXTURES = [
     ("trailing_text", "prose or a second object after the JSON"),
     ("invalid_json", "single quotes, trailing comma, raw newline, comment"),
     ("duplicate_key", "a repeated key"),
-    ("non_finite_number", "NaN and -Infinity"),
+    ("non_finite_number", "NaN, -Infinity and 1e400 (overflows to infinity)"),
     ("missing_key", "a required key is absent"),
     ("unexpected_key", "a key outside additionalProperties: false"),
     ("type_mismatch", "true, 31.5 and '36' for an integer"),

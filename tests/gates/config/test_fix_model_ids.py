@@ -31,6 +31,19 @@ CASES = [
     ("job.yaml", "base_model: Mistral-7B-v0.1\n", "base_model: Mistral-7B-v0.1\n", "a family guess is not applied"),
     ("job.yaml", "base_model: acme-Model-7B\n", "base_model: acme-Model-7B\n", "the heuristic is not applied"),
     ("job.yaml", "base_model: org/ok\n", "base_model: org/ok\n", "nothing to fix"),
+    ("job.yml", "base_model: &base mistralai-Mistral-7B-Instruct-v0.3\nbase_model_config: *base\nsequence_len: 512\n",
+     "base_model: &base mistralai/Mistral-7B-Instruct-v0.3\nbase_model_config: *base\nsequence_len: 512\n",
+     "a YAML anchor stays, its alias reads the fixed value"),
+    ("job.yml", "base_model: &base mistralai-Mistral-7B\nsequence_len: 512\n",
+     "base_model: &base mistralai/Mistral-7B\nsequence_len: 512\n", "an anchor without alias is kept"),
+    ("job.yml", "base_model: !!str mistralai-Mistral-7B\n", "base_model: !!str mistralai/Mistral-7B\n", "a tag stays"),
+    ("job.yaml", "model_name_or_path: org/m\nadapter_name_or_path: alice/lora-a, mistralai-my-lora\nstage: sft\n"
+     "finetuning_type: lora\ncutoff_len: 512\n",
+     "model_name_or_path: org/m\nadapter_name_or_path: alice/lora-a, mistralai/my-lora\nstage: sft\n"
+     "finetuning_type: lora\ncutoff_len: 512\n", "LLaMA-Factory's comma list: one entry fixed in place"),
+    ("train.yaml", "model_id_or_path: mistralai-Mistral-7B-v0.3\nrun_dir: runs/x\nseq_len: 4096\nnum_microbatches: 1\n",
+     "model_id_or_path: mistralai/Mistral-7B-v0.3\nrun_dir: runs/x\nseq_len: 4096\nnum_microbatches: 1\n",
+     "mistral-finetune's model_id_or_path"),
 ]
 
 
@@ -115,3 +128,12 @@ def test_json_spans_point_at_every_string(data, indent):
         for part in path:
             node = node[part]
         assert json.loads(text[start:end]) == node
+
+
+def test_diff_headers_of_absolute_and_relative_paths(tmp_path, monkeypatch):
+    path = tmp_path / "job.json"
+    path.write_text('{"model": {"name": "mistralai-Mistral-7B-Instruct"}}\n')
+    absolute = fix_model_ids.plan(path, env=ENV).diff().splitlines()[:2]
+    assert absolute == [f"--- {path}", f"+++ {path}"], "not a//tmp/..."
+    monkeypatch.chdir(tmp_path)
+    assert fix_model_ids.plan("job.json", env=ENV).diff().splitlines()[:2] == ["--- a/job.json", "+++ b/job.json"]

@@ -82,3 +82,40 @@ def test_missing_logs_are_input_errors(tmp_path, paths):
 def test_any_text_never_raises(lines):
     for _number, _line, hit in triage.scan_lines(lines):
         assert hit.gate and hit.rule
+
+
+# (log text, expected [(rule, line, severity)], reason)
+WORDINGS = [
+    ("OSError: acme-corp-llama-3-8b is not a local folder or a valid repository name on 'https://hf.co'.\n",
+     [("dash_separated_id", 1, "error")], "transformers 5.x wording; an unknown org is still an error"),
+    ("OSError: meta-llama/Llama-3.1-8B is a gated repository. Make sure to request access at "
+     "https://huggingface.co/meta-llama/Llama-3.1-8B and pass a token\n", [("gated", 1, "error")], "5.x gated wording"),
+    ("step 1\n" + "".join(f"{i}%|##\r" for i in range(0, 100, 10)) + "\nOSError: mistralai-Mistral-7B is not a local "
+     "folder and is not a valid model identifier listed on 'https://huggingface.co/models'\n",
+     [("dash_separated_id", 3, "error")], "a bare \\r (a progress bar) is not a line break"),
+    ("OSError: mistralai-Mistral-7B-Instruct is not a local folder and is not a valid model\nidentifier listed on 'x'\n",
+     [("dash_separated_id", 1, "error")], "wrapped at a space"),
+    ("OSError: mistralai-Mistral-7B-Instruct is not a loc\nal folder and is not a valid model identifier\n",
+     [("dash_separated_id", 1, "error")], "cut in the middle of a word"),
+    ("loading\n2025-03-14 02:11:08 ERROR train.py:88 OSError: mistralai-Mistral-7B-Ins\ntruct is not a local folder "
+     "and is not a valid model identifier\n", [("dash_separated_id", 2, "error")], "cut inside the ID, at column 80"),
+    ("loading base model\nmistralai-Mistral-7B is not a local folder and is not a valid model identifier\n",
+     [("dash_separated_id", 2, "error")], "an ID at the start of a line after a short one: not joined"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "reason"), WORDINGS, ids=[w[2] for w in WORDINGS])
+def test_wordings_line_breaks_and_wraps(tmp_path, text, expected, reason):
+    log = tmp_path / "job.log"
+    log.write_bytes(text.encode())
+    findings = list(triage.check(logs=[log]))
+    assert [(f.rule, f.file_line, f.severity.value) for f in findings] == expected, reason
+
+
+def test_a_guess_in_a_failed_load_keeps_its_readings(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("OSError: replit-replit-code-v1-3b is not a local folder and is not a valid model identifier\n")
+    [finding] = triage.check(logs=[log])
+    assert (finding.rule, finding.severity.value, finding.suggestion) == ("dash_separated_id", "error",
+                                                                           "replit/replit-code-v1-3b")
+    assert finding.evidence["confident"] is False and "replit/replit-code-v1-3b" in finding.evidence["candidates"]

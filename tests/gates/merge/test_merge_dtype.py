@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from fixtures.embeddings import embedding_folder
+from fixtures.embeddings import copy_with, embedding_folder
 from sftgate.gates.frame.core import Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.frame.registry import get
@@ -53,13 +51,7 @@ def test_a_dtype_asked_for_is_not_drift(folders):
 
 
 def test_a_config_dtype_that_is_not_the_weights(folders, tmp_path):
-    import shutil
-
-    merged = tmp_path / "merged"
-    shutil.copytree(folders["bf16"], merged)
-    config = json.loads((merged / "config.json").read_text())
-    config["dtype"] = "float32"
-    (merged / "config.json").write_text(json.dumps(config))
+    merged = copy_with(folders["bf16"], tmp_path / "merged", "config.json", dtype="float32")
     (finding,) = run(folders["base"], merged).findings
     assert finding.rule == "merge_dtype_drift" and finding.location.endswith("config.json:dtype")
 

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
+from fixtures.embeddings import copy_with
 from sftgate.gates.merge import artifacts
 from tests.conftest import FIXTURES
 
@@ -63,20 +63,14 @@ def test_adapters_that_fit_their_base(adapters, name):
 
 
 def test_trainable_tokens_past_the_base_rows(adapters, tmp_path):
-    folder = tmp_path / "tokens"
-    shutil.copytree(adapters["tokens"], folder)
-    config = json.loads((folder / "adapter_config.json").read_text())
-    config["trainable_token_indices"] = [3, VOCAB + 2]
-    (folder / "adapter_config.json").write_text(json.dumps(config))
+    folder = copy_with(adapters["tokens"], tmp_path / "tokens", "adapter_config.json",
+                       trainable_token_indices=[3, VOCAB + 2])
     assert rules(folder) == ["vocab_mismatch"]
 
 
 def test_an_adapter_whose_base_is_not_here_is_not_judged(adapters, tmp_path):
-    folder = tmp_path / "elsewhere"
-    shutil.copytree(adapters["resized"], folder)
-    config = json.loads((folder / "adapter_config.json").read_text())
-    config["base_model_name_or_path"] = "nobody/not-in-the-cache"
-    (folder / "adapter_config.json").write_text(json.dumps(config))
+    folder = copy_with(adapters["resized"], tmp_path / "elsewhere", "adapter_config.json",
+                       base_model_name_or_path="nobody/not-in-the-cache")
     assert rules(folder) == []
 
 

@@ -98,7 +98,8 @@ FOREIGN_CASES = [
 def test_check_foreign_fixtures(cli, name, code, rules, reason):
     result = cli("check", str(FIXTURES / "model_id" / name), "--format", "json", env=BASE_ENV)
     assert result.code == code, reason
-    assert rules_of(result) == rules, reason
+    [model_id] = [g for g in result.report["gates"] if g["gate"] == "model-id"]
+    assert [f["rule"] for f in model_id["findings"]] == rules, reason
 
 
 def test_check_config_without_model_fields_is_a_required_skip(cli, tmp_path):
@@ -107,6 +108,44 @@ def test_check_config_without_model_fields_is_a_required_skip(cli, tmp_path):
     result = cli("check", str(path), "--format", "json", env=BASE_ENV)
     assert result.code == 1, "a skip is never a pass"
     assert result.statuses() == {"model-id": "skip"}
+
+
+# --------------------------------------------------------------------------- sftgate check on peer configs
+
+
+def test_check_a_peer_config_reports_its_format_first(cli):
+    result = cli("check", str(FIXTURES / "peer_configs" / "axolotl" / "dash_separated_id.yml"), "--format", "json",
+                 env=BASE_ENV)
+    assert result.code == 1
+    gates = result.report["gates"]
+    assert [g["gate"] for g in gates][:2] == ["peer-config", "model-id"]
+    assert gates[0]["metrics"]["format"] == "axolotl" and "axolotl" in gates[0]["metrics"]["key_table"]
+    assert [f["code"] for f in gates[1]["findings"]] == ["MID003", "MID003"]
+
+
+@pytest.mark.parametrize(("argv", "code", "reason"), [
+    (["--format-of", "trl"], 1, "forced: TRL's required keys are missing"),
+    (["--format-of", "sftgate"], 2, "forced: not a valid sftgate config"),
+    (["--format-of", "unsloth"], 2, "not a format sftgate reads"),
+])
+def test_check_format_of(cli, tmp_path, argv, code, reason):
+    job = tmp_path / "job.yaml"
+    job.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\n")
+    result = cli("check", str(job), *argv, "--format", "json", env=BASE_ENV)
+    assert result.code == code, reason
+    assert "Traceback" not in result.err
+
+
+def test_check_help_teaches_the_peer_formats(cli):
+    result = cli("check", "--help")
+    assert result.code == 0 and "--format-of" in result.out and "axolotl" in result.out
+
+
+def test_not_a_job_config_passes(cli):
+    result = cli("check", str(FIXTURES / "peer_configs" / "not_a_job" / "deepspeed_zero3.json"), "--format", "json",
+                 env=BASE_ENV)
+    assert result.code == 0
+    assert [f["rule"] for g in result.report["gates"] for f in g["findings"]] == ["not_a_job_config"]
 
 
 def test_junit_stays_well_formed_with_control_characters(cli, tmp_path):
@@ -208,7 +247,9 @@ print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
     ["fix-model-ids", str(FIXTURES / "model_id" / "dash_separated_id.json")],
     ["triage", str(FIXTURES / "logs" / "dash_separated_id.log")],
     ["check", str(FIXTURES / "model_id" / "dash_separated_id.json")],
-], ids=["model-id", "fix-model-ids", "triage", "check-foreign"])
+    ["check", str(FIXTURES / "peer_configs" / "axolotl" / "dash_separated_id.yml")],
+    ["check", str(FIXTURES / "peer_configs" / "not_a_job" / "accelerate_config.yaml")],
+], ids=["model-id", "fix-model-ids", "triage", "check-foreign", "check-axolotl", "check-not-a-job"])
 def test_commands_import_no_torch_or_transformers(argv):
     proc = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, cwd=REPO,
                           env={"PATH": "/usr/bin:/bin", "HF_HUB_CACHE": "/nonexistent-sftgate-cache"}, timeout=60)

@@ -183,7 +183,7 @@ def test_foreign_config_through_the_model_id_gate(pytester, fixture, outcome, ru
 
 PREFLIGHT_GATES = [
     ("config", "model-id"), ("data", "dataset-schema"), ("data", "split-isolation"),
-    ("tokenizer", "prompt-alignment"), ("tokenizer", "eos"),
+    ("tokenizer", "prompt-alignment"), ("tokenizer", "eos"), ("tokenizer", "embeddings"), ("tokenizer", "model-config"),
 ]
 
 

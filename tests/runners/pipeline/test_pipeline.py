@@ -36,10 +36,12 @@ def test_every_stage_runs_in_order_and_promotes(full_run) -> None:
     assert _stages(report) == STAGES
     assert _gates(report) == [
         ("config", "model-id"), ("data", "dataset-schema"), ("data", "split-isolation"),
-        ("tokenizer", "prompt-alignment"), ("tokenizer", "eos"),
+        ("tokenizer", "prompt-alignment"), ("tokenizer", "eos"), ("tokenizer", "embeddings"),
+        ("tokenizer", "model-config"),
         ("train", "lora-targets"), ("train", "sft"), ("train", "provenance"),
         ("adapter", "strict-json"), ("adapter", "eos-behaviour"),
-        ("merge", "merge-equivalence"), ("merge", "artifacts"), ("merge", "strict-json"), ("merge", "eos-behaviour"),
+        ("merge", "merge-equivalence"), ("merge", "artifacts"), ("merge", "merge-dtype"), ("merge", "strict-json"),
+        ("merge", "eos-behaviour"),
         ("release", "release"),
     ]
     run = project.root / "run"
@@ -151,7 +153,8 @@ def test_corrupted_base_weights_exit_2(cli, tmp_path: Path) -> None:
     (project.model / "model.safetensors").write_bytes(b"\x00garbage, not a safetensors file")
     result = cli("run", str(project.config), "--format", "json")
     assert result.code == 2
-    assert result.statuses()["sft"] == "error"
+    # the embeddings gate reads the base's safetensors headers in preflight: it stops the run before training
+    assert result.statuses()["embeddings"] == "error" and "sft" not in result.statuses()
     assert "Traceback" not in result.err
     assert not (tmp_path / "run" / "adapter").exists() and not (tmp_path / "run" / "release").exists()
 
