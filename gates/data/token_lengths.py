@@ -113,7 +113,10 @@ class TokenCounter:
         batch, self.pending = self.pending, []
         if not batch:
             return []
-        lengths = self._lengths([example for example, _ in batch])
+        from sftgate.gates.tokenizer.render_limits import deadlines
+
+        with deadlines():  # one render timer for the batch
+            lengths = self._lengths([example for example, _ in batch])
         out: list[tuple[int, int]] = []
         limit = self.max_seq_len
         for (_, line), n in zip(batch, lengths, strict=True):

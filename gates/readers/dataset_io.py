@@ -191,22 +191,30 @@ def _progress_bar(source: DatasetSource, *, rows: bool = False) -> Any:
 # --------------------------------------------------------------------------- worker processes
 
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # smaller files are read in one process
+BYTES_PER_WORKER = 32 * 1024 * 1024  # each worker of the plain checks gets at least this much of the file
 CHUNKS_PER_WORKER = 4
+MAX_WORKERS = 8
 _TASK: Any = None  # set before the pool forks: the workers inherit it (and whatever it closes over)
 
 
-def default_workers(source: DatasetSource, *, min_bytes: int = PARALLEL_MIN_BYTES) -> int:
-    """Worker processes for ``source``: one per CPU (at most 8) for a JSONL file of ``min_bytes``
-    or more (less when each record costs more, e.g. tokenizing), else 1."""
-    import os
+def default_workers(source: DatasetSource, *, min_bytes: int = PARALLEL_MIN_BYTES,
+                    bytes_per_worker: int = BYTES_PER_WORKER) -> int:
+    """Worker processes for ``source``: 1 unless it is a JSONL file of ``min_bytes`` or more, else one
+    per :func:`free_cpus` (at most 8), and no more than one per ``bytes_per_worker`` of the file.
 
-    if source.kind != "jsonl" or source.size < min_bytes or not _can_fork():
+    The sizes are where the forked workers measured faster than one process (``benchmarks/bench_data.py``
+    and ``bench_tokenizer.py`` print both side by side): below them the fork, the split and the
+    merge cost more than they save. A busy machine gets fewer workers: an extra process on a core
+    that is already taken only slows the others down.
+    """
+    if source.kind != "jsonl" or not _can_fork():
         return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
+    size = source.size
+    if size < min_bytes:
+        return 1
+    from sftgate.gates.readers.worker_count import free_cpus
+
+    return max(1, min(free_cpus(), MAX_WORKERS, size // max(bytes_per_worker, 1)))
 
 
 def _can_fork() -> bool:
@@ -242,9 +250,11 @@ def map_chunks(source: DatasetSource, task: Any, *, workers: int = 1) -> Iterato
         source.counts = {**totals, **source.counts}
         yield result
         return
+    import gc
     import multiprocessing as mp
 
     _TASK = task
+    gc.freeze()  # what exists now is shared with the workers: no collection there copies its pages
     try:
         bar = _progress_bar(source)
         ctx = mp.get_context("fork")
@@ -261,6 +271,7 @@ def map_chunks(source: DatasetSource, task: Any, *, workers: int = 1) -> Iterato
         if bar is not None:
             bar.close()
     finally:
+        gc.unfreeze()
         _TASK = None
         source.counts = totals
         source.blank_lines = blanks

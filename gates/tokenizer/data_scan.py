@@ -1,9 +1,12 @@
 """The parallel data scan: every record of a training file encoded as training does, in a few fields.
 
 :func:`scan_data` renders and encodes each record through
-:func:`~sftgate.gates.tokenizer.label_building.encode_rendered` (in forked worker processes for large
-files) and keeps what the prompt-alignment and EOS gates check (:class:`RecordScan`); the
-last scan is memoised so both gates share one pass.
+:func:`~sftgate.gates.tokenizer.label_building.encode_rendered` and keeps what the prompt-alignment
+and EOS gates check (:class:`RecordScan`, a small tuple per record); the last scan is memoised so
+both gates share one render and one tokenization of every record. A large JSONL file is scanned by
+forked workers that each read their own byte range of it
+(:func:`~sftgate.gates.readers.dataset_io.map_chunks`: no record crosses a process boundary, only
+the tuples come back); :func:`worker_count` says how many.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sftgate.gates.tokenizer.end_of_turn import end_of_turn_ids
 from sftgate.gates.tokenizer.label_building import encode_rendered, pad_id_for, truncate
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError
+from sftgate.gates.tokenizer.render_limits import deadlines
 from sftgate.gates.tokenizer.special_content import content_hits, hit_evidence
 from sftgate.gates.tokenizer.template_rendering import Texts, render_texts
 from sftgate.gates.tokenizer.token_encoding import double_bos, first_difference, token_strings
@@ -25,9 +29,9 @@ from sftgate.gates.tokenizer.token_encoding import double_bos, first_difference,
 DETAIL_LIMIT = 50  # per-record details kept for reports (the counts cover every record)
 
 
-@dataclass(frozen=True, slots=True)
-class RecordScan:
-    """What the tokenizer gates need to know about one training record, in a few fields."""
+class RecordScan(NamedTuple):
+    """What the tokenizer gates need to know about one training record, in a few fields (a tuple: a
+    record costs about 150 bytes, and workers send them back fast)."""
 
     line: int
     kind: str  # "messages" | "prompt_completion"
@@ -65,6 +69,21 @@ class DataScan:
     def count(self, kind: str) -> int:
         return sum(1 for r in self.records if r.kind == kind)
 
+    def absorb(self, part: DataScan) -> None:
+        """Add a later part of the same file (a worker's chunk): its records, counts and capped details."""
+        self.records.extend(part.records)
+        self.skipped += part.skipped
+        self.unrenderable += part.unrenderable
+        self.no_completion += part.no_completion
+        self.special_content += part.special_content
+        for mine, theirs in ((self.unrenderable_samples, part.unrenderable_samples),
+                             (self.no_completion_lines, part.no_completion_lines),
+                             (self.special_content_samples, part.special_content_samples)):
+            mine.extend(theirs[:max(DETAIL_LIMIT - len(mine), 0)])
+        for line, detail in part.details.items():
+            if len(self.details) < DETAIL_LIMIT:
+                self.details[line] = detail
+
     def metrics(self) -> dict[str, Any]:
         """The scan's own figures, the same in every gate that reads it."""
         total = len(self.records)
@@ -79,15 +98,19 @@ class DataScan:
 
 _SCANS: dict[tuple[Any, ...], tuple[Any, DataScan]] = {}  # key -> (weakref to the tokenizer, scan)
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # smaller files are scanned in-process
-MAX_WORKERS = 8
+BYTES_PER_WORKER = 2 * 1024 * 1024  # about 2,500 chat records, a second of work: each worker gets that at least
 
 
 def worker_count(path: str | Path, workers: int | None = None) -> int:
-    """Processes for a scan: ``workers``, else ``SFTGATE_WORKERS``, else one per CPU (at most 8)
-    for files of 4 MB or more; 1 where ``fork`` is not available or CUDA is initialised."""
+    """Processes for a scan: ``workers``, else ``SFTGATE_WORKERS``, else
+    :func:`~sftgate.gates.readers.dataset_io.default_workers` for a tokenizing scan (JSONL files of
+    4 MB or more, one worker per free CPU and per 2 MB); 1 where ``fork`` is not available or CUDA
+    is initialised in this process."""
     import multiprocessing
     import os
     import sys
+
+    from sftgate.gates.readers.dataset_io import default_workers, open_dataset
 
     # No fork where it is unsafe: no fork start method, or CUDA already initialised in this process.
     torch = sys.modules.get("torch")
@@ -100,13 +123,10 @@ def worker_count(path: str | Path, workers: int | None = None) -> int:
             workers = int(env)
         else:
             try:
-                size = Path(path).stat().st_size if Path(path).is_file() else 0
-            except OSError:
-                size = 0
-            if size < PARALLEL_MIN_BYTES:
+                source = open_dataset(path)
+            except Exception:  # the scan itself reports a missing or unreadable file
                 return 1
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            workers = min(cpus, MAX_WORKERS)
+            workers = default_workers(source, min_bytes=PARALLEL_MIN_BYTES, bytes_per_worker=BYTES_PER_WORKER)
     return max(1, workers)
 
 
@@ -124,13 +144,15 @@ def scan_data(
 ) -> DataScan:
     """Encode every record of ``path`` as training does and collect what the gates check.
 
-    ``max_records`` stops after the first N records of the file. Large files are scanned by
-    :func:`worker_count` forked processes (rendering is pure Python); the result is the same.
-    Memoised for the last file, so the prompt-alignment and EOS gates share one pass.
+    ``max_records`` stops after the first N records of the file (in this process). Large files are
+    scanned by :func:`worker_count` forked processes; the result is the same. Memoised for the last
+    file, so the prompt-alignment and EOS gates share one pass.
     """
+    import functools
     import time
 
-    from sftgate.gates.readers.tokenizer_io import file_signature, iter_records
+    from sftgate.gates.readers.dataset_io import map_chunks, open_dataset
+    from sftgate.gates.readers.tokenizer_io import file_signature
 
     key = (id(tokenizer), file_signature(path), spec, max_seq_len, max_records, display)
     cached = _SCANS.get(key)
@@ -138,38 +160,17 @@ def scan_data(
         return cached[1]
     start = time.perf_counter()
     scan = DataScan(source=display or str(path), pad_id=pad_id_for(tokenizer), eos_ids=tuple(end_of_turn_ids(tokenizer, spec)))
-    stats: dict[str, int] = {}
-
-    def chunks() -> Any:
-        chunk: list[tuple[int, dict[str, Any]]] = []
-        for seen, (line, record) in enumerate(iter_records(path, stats, display=display, progress=progress)):
-            if max_records is not None and seen >= max_records:
-                break
-            chunk.append((line, record))
-            if len(chunk) >= batch_size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-    n = scan.workers = worker_count(path, workers)
-    parts = _scan_parallel(tokenizer, spec, max_seq_len, chunks(), n) if n > 1 else (
-        _scan_chunk(tokenizer, spec, max_seq_len, chunk) for chunk in chunks()
-    )
-    for part in parts:
-        scan.records.extend(part.records)
-        scan.unrenderable += part.unrenderable
-        scan.no_completion += part.no_completion
-        room = DETAIL_LIMIT - len(scan.unrenderable_samples)
-        scan.unrenderable_samples.extend(part.unrenderable_samples[:max(room, 0)])
-        scan.no_completion_lines.extend(part.no_completion_lines[:max(DETAIL_LIMIT - len(scan.no_completion_lines), 0)])
-        scan.special_content += part.special_content
-        room = DETAIL_LIMIT - len(scan.special_content_samples)
-        scan.special_content_samples.extend(part.special_content_samples[:max(room, 0)])
-        for line, detail in part.details.items():
-            if len(scan.details) < DETAIL_LIMIT:
-                scan.details[line] = detail
-    scan.skipped = stats.get("skipped", 0)
+    source = open_dataset(path, display=display, progress=progress)
+    n = scan.workers = 1 if max_records is not None else worker_count(path, workers)
+    task = functools.partial(_scan_records, tokenizer, spec, max_seq_len, batch_size, max_records)
+    if n > 1 and source.kind == "jsonl":
+        warm_up(tokenizer, spec)  # built once here, inherited by every worker
+        with _one_thread_per_worker():
+            for part in map_chunks(source, task, workers=n):
+                scan.absorb(part)
+    else:
+        scan.workers = 1
+        scan.absorb(task(source, iter(source)))
     scan.seconds = time.perf_counter() - start
     _SCANS.clear()
     with contextlib.suppress(TypeError):  # not weak-referenceable: no memo
@@ -177,10 +178,55 @@ def scan_data(
     return scan
 
 
-def _scan_chunk(
-    tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, chunk: list[tuple[int, dict[str, Any]]]
-) -> DataScan:
+def warm_up(tokenizer: Any, spec: PromptSpec) -> None:
+    """Build the tokenizer's fast renderer and encoder before workers fork, so that they inherit them."""
+    probe = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
+    with contextlib.suppress(Exception):  # an unrenderable probe: each record reports its own error
+        encode_rendered(tokenizer, [render_texts(tokenizer, probe, spec)], spec)
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker() -> Any:
+    """Each worker is one process of N: no Rust thread pool inside, and no fork warning from tokenizers."""
+    import os
+
+    saved = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = saved
+
+
+def _scan_records(tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, batch_size: int,
+                  max_records: int | None, source: Any, values: Any) -> DataScan:
+    """Scan ``(line, value)`` pairs of a file (or of a worker's chunk), ``batch_size`` records at a time."""
     part = DataScan(source="", pad_id=pad_id_for(tokenizer))
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    seen = 0
+    with deadlines():  # one render timer for the whole loop (render_limits)
+        for line, value in values:
+            if type(value) is not dict:  # not a JSON object: the dataset gate reports it
+                part.skipped += 1
+                continue
+            if max_records is not None and seen >= max_records:
+                break
+            seen += 1
+            chunk.append((line, value))
+            if len(chunk) >= batch_size:
+                _scan_chunk(tokenizer, spec, max_seq_len, chunk, part)
+                chunk = []
+        if chunk:
+            _scan_chunk(tokenizer, spec, max_seq_len, chunk, part)
+    return part
+
+
+def _scan_chunk(
+    tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, chunk: list[tuple[int, dict[str, Any]]], part: DataScan
+) -> None:
     batch: list[tuple[int, str, Texts]] = []
     for line, record in chunk:
         try:
@@ -204,37 +250,6 @@ def _scan_chunk(
         batch.append((line, "prompt_completion" if texts.add_special_tokens else "messages", texts))
     if batch:
         _scan_batch(tokenizer, batch, spec, max_seq_len, part)
-    return part
-
-
-_FORKED: tuple[Any, PromptSpec, int | None] | None = None  # what forked scan workers inherit
-
-
-def _scan_forked(chunk: list[tuple[int, dict[str, Any]]]) -> DataScan:
-    assert _FORKED is not None, "scan worker started without its tokenizer"
-    tokenizer, spec, max_seq_len = _FORKED
-    return _scan_chunk(tokenizer, spec, max_seq_len, chunk)
-
-
-def _scan_parallel(tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, chunks: Any, workers: int) -> Any:
-    """Scan chunks in ``workers`` forked processes, in order. The workers inherit the tokenizer."""
-    import multiprocessing
-    import os
-
-    global _FORKED
-    _FORKED = (tokenizer, spec, max_seq_len)
-    saved = os.environ.get("TOKENIZERS_PARALLELISM")
-    # Each worker is one process of N: no Rust thread pool inside, and no fork warning from tokenizers.
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(_scan_forked, chunks)
-    finally:
-        _FORKED = None
-        if saved is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = saved
 
 
 def _scan_batch(

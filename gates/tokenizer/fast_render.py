@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sftgate.gates.tokenizer.prompt_spec import PROBE_ASSISTANT, PROBE_SYSTEM, PROBE_USER, PROBE_USER_2
+from sftgate.gates.tokenizer.render_limits import StepBudget, TemplateLimit, bounded_text, checked_binop
 
 # ``apply_chat_template(messages, chat_template=T, tokenize=False, add_generation_prompt=G)`` is,
 # for a plain list of dict messages, exactly: drop the keys whose value is None, rebuild the data
@@ -43,6 +44,12 @@ def _memo_sandbox_class(base: type) -> type | None:
         check = ImmutableSandboxedEnvironment.is_safe_attribute
 
         class MemoSandbox(base):  # type: ignore[misc,valid-type]
+            intercepted_binops = frozenset({"*", "**"})  # checked by render_limits.checked_binop
+
+            def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+                checked_binop(operator, left, right)
+                return super().call_binop(context, operator, left, right)
+
             def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
                 kind = type(obj)
                 if type(attr) is not str or getattr(obj, "__class__", None) is not kind:
@@ -62,8 +69,10 @@ def _memo_sandbox_class(base: type) -> type | None:
 class ChatRenderer:
     """One chat template compiled as transformers compiles it, rendered without the per-call machinery."""
 
-    def __init__(self, compiled: Any, plain: Any, alias: Any, reasoning: tuple[str, ...]) -> None:
+    def __init__(self, compiled: Any, plain: Any, alias: Any, reasoning: tuple[str, ...],
+                 budget: StepBudget | None = None) -> None:
         self.compiled = compiled
+        self._budget = budget  # the template's range(), bounded (sftgate.gates.tokenizer.render_limits)
         self._plain = plain
         self._alias = alias
         self._reasoning = frozenset(reasoning)
@@ -84,14 +93,17 @@ class ChatRenderer:
             return None
         env = compiled.environment
         memo = _memo_sandbox_class(type(env)) if jinja2.__version__.startswith("3.1.") else None
+        budget = None
         if memo is not None:
             try:
                 fast_env = env.overlay()  # every setting, filter, global and extension of transformers'
                 fast_env.__class__ = memo
+                budget = StepBudget()
+                fast_env.globals = {**env.globals, "range": budget.range}  # overlay shares the dict: copy it
                 compiled = fast_env.from_string(template)
             except Exception:
-                compiled = ctu._compile_jinja_template(template)
-        return cls(compiled, plain, alias, reasoning)
+                compiled, budget = ctu._compile_jinja_template(template), None
+        return cls(compiled, plain, alias, reasoning, budget)
 
     def _variables(self, specials: dict[str, Any]) -> dict[str, Any]:
         cached = self._specials
@@ -140,9 +152,14 @@ class ChatRenderer:
         # the globals are a ChainMap that costs more to copy than the template takes to render.
         parent = {**self._globals, "messages": chat, "tools": None, "documents": None,
                   "add_generation_prompt": add_generation_prompt, **variables}
+        if self._budget is not None:
+            self._budget.reset()
         try:
             context = env.context_class(env, parent, compiled.name, compiled.blocks, globals=self._globals)
-            text = env.concat(compiled.root_render_func(context))
+            chunks = compiled.root_render_func(context)
+            text = bounded_text(chunks) if self._budget is not None else env.concat(chunks)
+        except TemplateLimit:  # past a bound: the slow path would only run for ever too
+            raise
         except Exception:  # the slow path raises the same error with transformers' message
             return None
         return text if isinstance(text, str) else None
@@ -163,13 +180,16 @@ def _renderer_agrees(tokenizer: Any, renderer: ChatRenderer, template: str) -> b
     for conversation in _CHECK_CONVERSATIONS:
         messages = [{"role": role, "content": content} for role, content in conversation]
         for generation in (False, True):
+            fast = renderer.render(messages, generation, tokenizer.special_tokens_map)  # bounded: first
             try:
                 slow = tokenizer.apply_chat_template(
                     messages, chat_template=template, tokenize=False, add_generation_prompt=generation
                 )
+            except TemplateLimit:
+                raise
             except Exception:
                 slow = None
-            if renderer.render(messages, generation, tokenizer.special_tokens_map) != slow:
+            if fast != slow:
                 return False
     return True
 

@@ -135,7 +135,9 @@ def scan_batch(batch: TokenBatch, markers: TurnMarkers, *, pad_id: int | None, v
     starts, out.hits["packing_leak"] = _example_starts(batch, ids, special, row_start, offsets, pad, markers)
     seg_trained = np.add.reduceat(trained.view(np.uint8), starts, dtype=np.int64)
     seg_real = np.add.reduceat(~pad, starts, dtype=np.int64) if pad is not None else np.diff(np.r_[starts, n])
-    out.hits["nothing_trained"] = starts[(seg_trained == 0) & (seg_real > 0)]
+    # A one-token piece of a packed row (an example's last token cut off by wrapping) is no example.
+    whole_row = _member(starts, row_start) & _member(np.r_[starts[1:], n], offsets[1:])
+    out.hits["nothing_trained"] = starts[(seg_trained == 0) & ((seg_real > 1) | (whole_row & (seg_real > 0)))]
 
     prompt = _prompt_trained(batch, ids, special, starts, row_start, markers, trained)
     if prompt is not None:

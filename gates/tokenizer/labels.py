@@ -116,10 +116,11 @@ def from_config(config: Any) -> dict[str, Any] | None:
     data = config.require_file("data.prepared")
     if data is None:
         return None
+    model = tokenizer_io.model_dir_from_config(config)
     return {
         "data": data,
         "tokenizer": tokenizer_io.tokenizer_dir_from_config(config),
-        "model": tokenizer_io.model_dir_from_config(config),
+        "model": model if model is not None and (model / "config.json").is_file() else None,
         "spec": spec_from_config(config),
         "max_seq_len": config.get("train.max_seq_len"),
     }

@@ -42,7 +42,8 @@ def entry_mapping(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, str | N
     if entry.get("ranking"):
         return None, "is preference data (ranking: true), not SFT data"
     columns = entry.get("columns")
-    tags = entry.get("tags") if isinstance(entry.get("tags"), dict) else {}
+    raw_tags = entry.get("tags")
+    tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
 
     def column(name: str, default: str | None) -> str | None:
         if isinstance(columns, dict):
@@ -115,7 +116,8 @@ def _datasets(job: PeerJob, data: dict[str, Any], key: str, role: str, folder: P
         entry = info.get(name)
         if not isinstance(entry, dict):
             ref.missing = True
-            ref.tried = [f"{folder / DATA_CONFIG}: no entry '{name}'"]
+            ref.tried = [f"{DATA_CONFIG}: no entry '{name}'"] if folder is None else [
+                f"{folder / DATA_CONFIG}: no entry '{name}'"]
             continue
         remote = next((k for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
                        if k in entry), None)

@@ -47,7 +47,8 @@ def _instruct(job: PeerJob, section: dict[str, Any], key: str, role: str) -> Non
 def read(job: PeerJob, data: dict[str, Any]) -> None:
     job.model = setting(data, "model_id_or_path")
     job.tokenizer = job.model
-    section = data.get("data") if isinstance(data.get("data"), dict) else {}
+    raw = data.get("data")
+    section: dict[str, Any] = raw if isinstance(raw, dict) else {}
     _instruct(job, section, "instruct_data", "train")
     _instruct(job, section, "eval_instruct_data", "eval")
     if isinstance(section.get("data"), str) and section["data"].strip():

@@ -61,8 +61,8 @@ def _mixture(job: PeerJob, data: dict[str, Any], test_split: str) -> None:
         if isinstance(files, dict):
             for name, value in files.items():
                 for j, f in enumerate([value] if isinstance(value, str) else value if isinstance(value, list) else []):
-                    key_path = (("datasets", i, "data_files", str(name)) if isinstance(value, str)
-                                else ("datasets", i, "data_files", str(name), j))
+                    key_path: tuple[str | int, ...] = (("datasets", i, "data_files", str(name)) if isinstance(value, str)
+                                                       else ("datasets", i, "data_files", str(name), j))
                     job.datasets.append(local_dataset(job, _split_role(str(name), test_split), f, key_path))
         elif isinstance(files, str | list):
             for j, f in enumerate([files] if isinstance(files, str) else files):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import TYPE_CHECKING
 
 from sftgate.gates.frame.report import Report
@@ -52,9 +53,15 @@ def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.gates.readers import config as config_mod
     from sftgate.runners.work.merge import merge_stage
 
+    from sftgate.runners.pipeline.layout import run_dir_for
+    from sftgate.runners.pipeline.run_lock import run_lock
+
     cfg = config_mod.load(args.config)
     report = Report(command=f"merge {args.config}")
     say = None if args.quiet else io.say
-    merge_stage(cfg, report, adapter=args.adapter, out=args.out, dtype=args.dtype, say=say,
-                progress=io.progress_enabled(args.quiet))
+    run_dir = run_dir_for(cfg)
+    held = run_lock(run_dir, command=report.command) if run_dir.is_dir() else contextlib.nullcontext()
+    with held:  # one writer per run folder
+        merge_stage(cfg, report, adapter=args.adapter, out=args.out, dtype=args.dtype, say=say,
+                    progress=io.progress_enabled(args.quiet))
     return report

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sftgate.gates.config.peer import detect, tables
 from sftgate.gates.config.peer.fields import recognise
@@ -85,3 +87,25 @@ def test_tables_know_each_tools_documented_options():
         assert keys <= set(tables.table(tool).keys), (tool, keys - set(tables.table(tool).keys))
     assert "instruct_data" in tables.table("mistral-finetune").sections["DataArgs"]
     assert "field_messages" in tables.table("axolotl").sections["dataset"]
+
+
+_value = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                      max_leaves=25)
+_keys = st.sampled_from(["base_model", "datasets", "dataset", "dataset_name", "data", "model_id_or_path", "lora_r",
+                         "adapter", "sequence_len", "cutoff_len", "template", "chat_template", "lora_target",
+                         "lora_target_modules", "dataset_info", "test_datasets", "eval_dataset", "tokenized_path",
+                         "dataset_prepared_path", "reward_model", "adapter_name_or_path", "x"]) | st.text(max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_keys, _value, max_size=8), st.sampled_from(tables.TOOLS))
+def test_any_document_is_recognised_read_and_checked_without_error(tmp_path_factory, data, tool):
+    from sftgate.gates.config.peer import gate
+    from sftgate.gates.config.peer.job_reader import read_job
+
+    doc = document.Document(tmp_path_factory.getbasetemp() / "job.yaml", data)
+    assert detect.detect(data).format in (*tables.TOOLS, "generic", "not_a_job")
+    job = read_job(doc, tool)
+    found = list(gate.check(doc=doc, detection=detect.detect(data, forced=tool), table=tables.table(tool), job=job))
+    assert all(f.code.startswith(("CFG", "DATA")) for f in found)

@@ -166,3 +166,34 @@ def test_format_of_forces_the_format(projects, tmp_path):
 def test_fail_fast_stops_at_the_first_failing_gate(projects):
     report = run_preflight(projects["axolotl"] / "missing_config_key.yml", fail_fast=True)
     assert [g.gate for g in report.gates] == ["peer-config"]
+
+
+@pytest.mark.parametrize(("rows", "train_on_inputs", "rule"), [
+    ("clean", False, None), ("prompt_trained", False, "prompt_trained"), ("prompt_trained", True, None),
+    ("eos_masked", False, "eos_masked"),
+], ids=["clean", "prompt trained", "prompt trained on purpose", "eos masked"])
+def test_the_label_gate_reads_the_prepared_dataset(projects, tmp_path, rows, train_on_inputs, rule):
+    """axolotl's dataset_prepared_path/<hash>/ (a save_to_disk folder) goes through the label gate."""
+    from fixtures.tokenized import broken_rows, clean_rows, write_rows
+    from sftgate.gates.readers.tokenizer_io import load_tokenizer
+
+    root = projects["axolotl"]
+    tok = load_tokenizer(root / "model")
+    data = clean_rows(tok) if rows == "clean" else broken_rows(rows, tok)
+    write_rows(data, tmp_path / "prepared" / "0a1b2c")
+    config = tmp_path / "job.yml"
+    config.write_text(f"base_model: {root / 'model'}\ndatasets:\n  - path: {root / 'data' / 'chat.jsonl'}\n"
+                      f"    type: chat_template\n    field_messages: conversations\nsequence_len: 512\n"
+                      f"dataset_prepared_path: prepared\ntrain_on_inputs: {str(train_on_inputs).lower()}\n")
+    report = run_preflight(config)
+    [labels] = [g for g in report.gates if g.gate == "labels"]
+    errors = {f.rule for f in labels.findings if f.severity.value == "error"}
+    assert errors == ({rule} if rule else set()), [(f.rule, f.message) for f in labels.findings]
+
+
+def test_a_prepared_path_not_written_yet_is_a_skip_with_the_reason(projects, tmp_path):
+    root = projects["axolotl"]
+    config = tmp_path / "job.yml"
+    config.write_text(f"base_model: {root / 'model'}\ndataset_prepared_path: last_run_prepared\n")
+    [labels] = [g for g in run_preflight(config).gates if g.gate == "labels"]
+    assert (labels.status.value, labels.required) == ("skip", False) and "dataset_prepared_path" in labels.reason

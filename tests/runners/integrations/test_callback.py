@@ -1,0 +1,201 @@
+"""SftgateCallback in TRL's own SFTTrainer on the tiny offline model: each failure built in TRL stops the
+run before the first optimizer step with its rule; clean setups train to the end with the metrics logged;
+the same failures through `sftgate labels` on the dataset TRL prepared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fixtures.tokenized import chat_records, pc_records
+from fixtures.tokenizers import template_text
+
+pytest.importorskip("trl")
+
+LONG_PROMPTS = [{"prompt": "Question: " + " ".join(["word"] * 60) + " Answer:", "completion": " yes"} for _ in range(8)]
+
+
+def conversational_pc(n: int = 8) -> list[dict]:
+    return [{"prompt": r["messages"][:2], "completion": r["messages"][2:3]} for r in chat_records(n)]
+
+
+def mask_pad_collator(tok):
+    """The classic script: pad = eos and a language-modeling collator that masks every pad label."""
+    import transformers
+
+    lm = transformers.DataCollatorForLanguageModeling(tok, mlm=False)
+    return lambda features: lm([{"input_ids": f["input_ids"]} for f in features])
+
+
+# name -> (records, template, pad_is_eos, collator, SFTConfig options, rule, also through `sftgate labels`)
+FAILURES = {
+    "prompt_trained": (chat_records, None, False, None, {}, "prompt_trained", True),
+    "end_of_turn_not_in_generation": (chat_records, "chatml_generation_no_eot.jinja", False, None,
+                                      {"assistant_only_loss": True}, "eos_masked", True),
+    "pad_is_eos_and_collator_masks_pads": (pc_records, None, True, mask_pad_collator, {}, "eos_masked", False),
+    "packing_without_position_reset": (pc_records, None, False, None,
+                                       {"packing": True, "packing_strategy": "wrapped", "max_length": 64},
+                                       "packing_leak", True),
+    "truncation_leaves_nothing": (lambda n: LONG_PROMPTS, None, False, None, {"packing": True, "max_length": 40},
+                                  "nothing_trained", True),
+}
+CLEAN = {
+    "messages_assistant_only_loss": (chat_records, "chatml_generation.jinja", {"assistant_only_loss": True}),
+    "prompt_completion": (pc_records, None, {}),
+    "conversational_prompt_completion": (conversational_pc, None, {}),
+    "packing_bfd": (pc_records, None, {"packing": True, "max_length": 64}),
+    "padding_free": (pc_records, None, {"padding_free": True}),
+}
+
+
+@pytest.fixture(scope="module")
+def trl_setup(sftgate_tiny_model, one_thread):
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    return sftgate_tiny_model
+
+
+def trainer_for(model_dir, out, records, *, template=None, pad_is_eos=False, collator=None, callback=None, **options):
+    import datasets
+    import peft
+    import transformers
+    import trl
+
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    if template:
+        tok.chat_template = template_text(template)
+    if pad_is_eos:
+        tok.pad_token = tok.eos_token
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+    settings = {"max_steps": 1, "per_device_train_batch_size": 4, "report_to": [], "logging_steps": 1,
+                "save_strategy": "no", "use_cpu": True, "max_length": 128, "disable_tqdm": True, **options}
+    args = trl.SFTConfig(output_dir=str(out), **settings)
+    return trl.SFTTrainer(
+        model=model, args=args, train_dataset=datasets.Dataset.from_list(records), processing_class=tok,
+        peft_config=peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+        callbacks=[callback] if callback is not None else None,
+        data_collator=collator(tok) if collator else None,
+    )
+
+
+def weights(trainer):
+    return {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+
+
+@pytest.mark.parametrize("name", sorted(FAILURES))
+def test_failures_stop_before_the_first_step(trl_setup, tmp_path, cli, name):
+    from sftgate.runners.integrations.callback import SftgateCallback, SftgateGateError
+
+    records, template, pad_is_eos, collator, options, rule, dumped = FAILURES[name]
+    callback = SftgateCallback(batches=2)
+    trainer = trainer_for(trl_setup, tmp_path / "out", records(8), template=template, pad_is_eos=pad_is_eos,
+                          collator=collator, callback=callback, **options)
+    before = weights(trainer)
+    with pytest.raises(SftgateGateError) as stopped:
+        trainer.train()
+    assert rule in stopped.value.rules
+    assert trainer.state.global_step == 0
+    after = weights(trainer)
+    assert all((before[k] == after[k]).all() for k in before), "no weight moved: no optimizer step ran"
+    report = json.loads((tmp_path / "out" / "sftgate" / "train_begin.json").read_text())
+    assert rule in [f["rule"] for g in report["gates"] for f in g["findings"]]
+    assert (tmp_path / "out" / "sftgate" / "train_begin.xml").is_file()
+    if dumped:  # the dataset TRL prepared, saved as a trainer would dump it
+        trainer.train_dataset.save_to_disk(str(tmp_path / "prepared"))
+        tok_dir = tmp_path / "tok"
+        trainer.processing_class.save_pretrained(tok_dir)
+        result = cli("labels", str(tmp_path / "prepared"), "--tokenizer", str(tok_dir),
+                     "--max-seq-len", str(options.get("max_length", 128)), "--format", "json")
+        assert result.code == 1 and rule in result.rules()
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_clean_setups_train(trl_setup, tmp_path, capsys, name):
+    from sftgate.runners.integrations.callback import SftgateCallback
+
+    records, template, options = CLEAN[name]
+    callback = SftgateCallback(batches=2)
+    trainer = trainer_for(trl_setup, tmp_path / "out", records(8), template=template, callback=callback, **options)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert callback.reports["train_begin"].passed
+    assert "sftgate" not in capsys.readouterr().err, "nothing printed when there is nothing to say"
+
+
+def test_a_clean_run_logs_the_pass_and_stop_rates(trl_setup, tmp_path, fixtures_dir):
+    import datasets
+
+    from sftgate.runners.integrations.callback import SftgateCallback
+
+    callback = SftgateCallback(batches=1, cases=fixtures_dir / "data" / "clean_cases.jsonl",
+                               output_schema=fixtures_dir / "data" / "output_schema.json", max_new_tokens=4)
+    trainer = trainer_for(trl_setup, tmp_path / "out", chat_records(8), template="chatml_generation.jinja",
+                          callback=callback, assistant_only_loss=True, max_steps=2, eval_strategy="steps",
+                          eval_steps=2, per_device_eval_batch_size=4)
+    trainer.eval_dataset = trainer._prepare_dataset(datasets.Dataset.from_list(chat_records(4)), trainer.processing_class,
+                                                     trainer.args, False, None, "eval")
+    trainer.train()
+    assert trainer.state.global_step == 2
+    logged = [entry for entry in trainer.state.log_history if "sftgate/pass_rate" in entry]
+    assert logged and {"sftgate/pass_rate", "sftgate/eos_stop_rate"} <= set(logged[-1])
+    assert 0.0 <= logged[-1]["sftgate/eos_stop_rate"] <= 1.0
+    assert (tmp_path / "out" / "sftgate" / "evaluate-step2.json").is_file()
+
+
+def test_warn_mode_trains_and_reports(trl_setup, tmp_path, capsys):
+    from sftgate.runners.integrations.callback import SftgateCallback
+
+    callback = SftgateCallback(batches=1, on_error="warn")
+    trainer = trainer_for(trl_setup, tmp_path / "out", chat_records(8), callback=callback)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert "prompt_trained" in capsys.readouterr().err
+
+
+def test_an_empty_adapter_save_stops_the_run(trl_setup, tmp_path):
+    """What DeepSpeed ZeRO-3 saves without gathering: the LoRA tensors of the state dict are empty."""
+    from sftgate.runners.integrations.callback import SftgateCallback, SftgateGateError
+
+    callback = SftgateCallback(batches=1)
+    trainer = trainer_for(trl_setup, tmp_path / "out", chat_records(8), template="chatml_generation.jinja",
+                          callback=callback, assistant_only_loss=True, max_steps=3, save_strategy="steps",
+                          save_steps=1)
+
+    def partitioned(module, state_dict, prefix, local_metadata):
+        for key in [k for k in state_dict if "lora_" in k]:
+            state_dict[key] = state_dict[key].new_empty(0)
+        return state_dict
+
+    trainer.model._register_state_dict_hook(partitioned)
+    with pytest.raises(SftgateGateError) as stopped:
+        trainer.train()
+    assert stopped.value.rules == ["adapter_incomplete"] and trainer.state.global_step == 1
+
+
+def test_import_is_light_and_quiet():
+    code = ("import sys; from sftgate.runners.integrations.callback import SftgateCallback; "
+            "print(sorted(m for m in ('trl', 'datasets', 'peft') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]" and proc.stderr == ""
+
+
+def test_the_verdict_reaches_every_rank(tmp_path):
+    """torch.distributed (gloo, two processes): rank 0's verdict is what rank 1 gets."""
+    script = tmp_path / "ranks.py"
+    script.write_text(
+        "import os, sys, torch.distributed as dist\n"
+        "from sftgate.runners.integrations.callback_gates import broadcast\n"
+        "dist.init_process_group('gloo', rank=int(sys.argv[1]), world_size=2, init_method=sys.argv[2])\n"
+        "got = broadcast({'passed': False, 'rules': ['eos_masked']} if dist.get_rank() == 0 else None)\n"
+        "print(got['rules'][0]); dist.destroy_process_group()\n")
+    init = f"file://{tmp_path / 'rendezvous'}"
+    procs = [subprocess.Popen([sys.executable, str(script), str(rank), init], stdout=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert outputs == ["eos_masked", "eos_masked"]
