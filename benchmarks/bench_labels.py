@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = "the model answer question data training prompt token label value name city capital river number list".split()
+WORDS = ["the", "model", "answer", "question", "data", "training", "prompt", "token", "label", "value", "name", "city", "capital", "river", "number", "list"]
 
 
 def _records(rng: random.Random, n: int) -> list[dict[str, object]]:

@@ -195,7 +195,7 @@ def _problems(tensors: Mapping[str, Any], config: Mapping[str, Any], base: Mappi
     for module, parts in sorted(modules.items()):
         rank = expected_rank(module, config)
         a, b = parts.get("A"), parts.get("B")
-        ranks = {a[0] if a and len(a) == 2 else None, b[1] if b and len(b) == 2 else None} - {None, 0}
+        ranks = {int(s[i]) for s, i in ((a, 0), (b, 1)) if s and len(s) == 2} - {0}
         if rank is not None and ranks and ranks != {rank}:
             wrong_rank.append(f"{module}: rank {sorted(ranks)} (config {rank})")
     if wrong_rank:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from sftgate.gates.adapter.json_problem import JsonProblem, quote, snippet
@@ -86,14 +85,11 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
+# The float hook (1e400 -> non_finite_number) costs about 0.06 us per float: measured 2.1 us per
+# typical output before and after, 4.0 -> 4.6 us with 10 floats; a regex pre-check cost 1-3 us more.
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant, parse_float=_finite_float)
 # The C scanner behind ``decode``, called directly: one value from an offset, nothing else.
 _scan_once = _DECODER.scan_once  # type: ignore[attr-defined]
-# Only a number with an exponent or of 309+ digits can overflow: those texts take a float hook.
-_OVERFLOW_RISK = re.compile(r"[0-9][eE]|[0-9]{309}")
-_scan_finite = json.JSONDecoder(
-    object_pairs_hook=_pairs_hook, parse_constant=_reject_constant, parse_float=_finite_float
-).scan_once  # type: ignore[attr-defined]
 
 
 def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, JsonProblem | None]:
@@ -109,9 +105,8 @@ def parse_strict(text: str, *, stop_reason: str | None = None) -> tuple[Any, Jso
         start = len(text) - len(text.lstrip(WS))
         if start == len(text) or text[start] not in _VALUE_START:
             return None, _bad_start(text, stop_reason)
-    scan = _scan_finite if _OVERFLOW_RISK.search(text) else _scan_once
     try:
-        value, end = scan(text, start)
+        value, end = _scan_once(text, start)
     except StopIteration as stop:
         return None, classify(text, stop_reason, ValueError(f"Expecting value at {stop.value}"))
     except (_NotClean, ValueError, RecursionError) as exc:

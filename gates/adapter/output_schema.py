@@ -83,6 +83,8 @@ class OutputSchema:
             try:
                 fast(value)
                 return []
+            except InputError:  # a schema pattern past its time bound (schema_regex)
+                raise
             except Exception:  # invalid, or anything the fast validator chokes on: ask the authority
                 pass
         problems: list[JsonProblem] = []

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sftgate.gates.adapter.json_problem import format_path, short
+from sftgate.gates.adapter.schema_regex import bound_fast, bounded_validator
 from sftgate.gates.frame.core import InputError
 
 __all__ = ["authority", "close_objects", "compile_fast"]
@@ -93,7 +94,7 @@ def authority(schema: Any, source: str, lines: Callable[[tuple], int | None]) ->
             "see https://json-schema.org/understanding-json-schema/",
         ) from None
     _check_refs(schema, source)
-    return cls(schema)
+    return bounded_validator(cls)(schema)  # schema patterns under a time bound (schema_regex)
 
 
 def _check_refs(schema: Any, source: str) -> None:
@@ -173,9 +174,10 @@ def compile_fast(schema: Any) -> Callable[[Any], Any] | None:
     except ImportError:
         return None
     try:
-        return fastjsonschema.compile(schema, use_formats=False, use_default=False)  # type: ignore[no-any-return]
+        validate = fastjsonschema.compile(schema, use_formats=False, use_default=False)
     except Exception:  # anything it cannot compile is validated by jsonschema alone
         return None
+    return bound_fast(validate)  # its patterns under a time bound, or no fast path
 
 
 def _portable(schema: Any) -> bool:

@@ -6,11 +6,12 @@ The table of rules and keywords is in :mod:`sftgate.gates.adapter.output_schema`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
+from sftgate.gates.adapter import schema_regex
 from sftgate.gates.adapter.json_problem import JsonProblem, format_path, json_type, short
+from sftgate.gates.frame.core import InputError
 
 __all__ = ["map_error"]
 
@@ -147,8 +148,10 @@ def map_error(error: Any, exact_keys: bool) -> Iterator[JsonProblem]:
 
 def _search(pattern: str, key: str) -> bool:
     try:
-        return re.search(pattern, key) is not None
-    except re.error:
+        return schema_regex.search(pattern, key)  # bounded in time
+    except schema_regex.PatternTimeout:
+        raise
+    except InputError:  # not a valid pattern
         return False
 
 

@@ -7,7 +7,8 @@ gated and ``auth_check`` whether this token may read it.
 
 ``HF_HUB_OFFLINE`` is respected (no request is made), and the token comes from ``HF_TOKEN`` /
 ``HUGGING_FACE_HUB_TOKEN`` (or huggingface_hub's stored login) and is never printed:
-:func:`scrub` removes it from any error text before it reaches a report.
+:func:`scrub` removes it, in every form, from any error text before it reaches a report (and the
+CLI scrubs everything it writes again, :mod:`sftgate.gates.frame.secrets`).
 """
 
 from __future__ import annotations
@@ -53,12 +54,11 @@ def token_from_env(env: Mapping[str, str]) -> str | None:
 
 
 def scrub(text: str, env: Mapping[str, str]) -> str:
-    """``text`` with any token from ``env`` replaced by ``***``."""
-    for key in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
-        secret = env.get(key)
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with every form of every token of ``env`` (raw, stripped, repr, URL-quoted...) and
+    anything shaped like an HF token replaced by ``***`` (:class:`~sftgate.gates.frame.secrets.Scrubber`)."""
+    from sftgate.gates.frame.secrets import Scrubber
+
+    return Scrubber.from_env(env).scrub(text)
 
 
 class HfHubClient:

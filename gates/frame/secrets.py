@@ -95,13 +95,3 @@ class Scrubber:
         if "hf_" in text:
             text = _HF_TOKEN.sub(MASK, text)
         return text
-
-    def scrub_data(self, value: object) -> object:
-        """A copy of a JSON-like ``value`` with every string scrubbed (keys too)."""
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, dict):
-            return {self.scrub(str(k)): self.scrub_data(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.scrub_data(v) for v in value]
-        return value

@@ -223,6 +223,12 @@ def _can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
 
 
+def _ignore_interrupt() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_task(job: tuple[Any, ...]) -> Any:
     import gc
     import os
@@ -258,7 +264,8 @@ def map_chunks(source: DatasetSource, task: Any, *, workers: int = 1) -> Iterato
     try:
         bar = _progress_bar(source)
         ctx = mp.get_context("fork")
-        with ctx.Pool(min(workers, len(jobs))) as pool:
+        # Ctrl-C is the parent's to handle (exit 130, quietly): workers ignore SIGINT and are terminated.
+        with ctx.Pool(min(workers, len(jobs)), initializer=_ignore_interrupt) as pool:
             for (start, end, _), (result, counts, blank) in zip(
                 jobs, pool.imap(_run_task, [(source, *job) for job in jobs]), strict=True
             ):

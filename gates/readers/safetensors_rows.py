@@ -2,9 +2,9 @@
 
 :class:`WeightFiles` indexes every tensor of a folder (``model.safetensors``, the shards a
 ``model.safetensors.index.json`` names, ``adapter_model.safetensors`` or ``consolidated*``) from
-the headers alone. :meth:`WeightFiles.rows` memory-maps the one file a tensor lives in and
-copies out only the rows asked for, so checking 300 rows of a 128k x 4096 embedding reads about
-2 MB, not 1 GB. Floating dtypes F64, F32, F16 and BF16 are converted to float32; others
+the headers alone. :meth:`WeightFiles.rows` reads only the rows asked for, each at its byte
+offset in the one file the tensor lives in, so checking 300 rows of a 128k x 4096 embedding
+reads about 2 MB, not 1 GB. Floating dtypes F64, F32, F16 and BF16 are converted to float32; others
 (FP8, integers) raise :class:`UnsupportedDtype`.
 
 ::
@@ -155,26 +155,34 @@ class WeightFiles:
         wanted = [int(i) for i in indices]
         if ref.dtype not in FLOAT_DTYPES:
             raise UnsupportedDtype(f"{ref.name}: dtype {ref.dtype} is not read here")
-        if any(i < 0 or i >= ref.rows for i in wanted):
-            raise IndexError(f"{ref.name}: rows outside 0..{ref.rows - 1}")
-        if not wanted:
-            return np.zeros((0, ref.row_elements), dtype=np.float32)
-        matrix = np.memmap(ref.file, dtype=FLOAT_DTYPES[ref.dtype], mode="r", offset=ref.start,
-                           shape=(ref.rows, ref.row_elements))
-        picked = np.array(matrix[wanted])  # copies only these rows out of the mapping
-        del matrix
+        raw = b"".join(self.raw_rows(ref, wanted))
+        picked = np.frombuffer(raw, dtype=FLOAT_DTYPES[ref.dtype]).reshape(len(wanted), ref.row_elements)
         if ref.dtype == "BF16":
             return (picked.astype(np.uint32) << 16).view(np.float32)
         return picked.astype(np.float32)
 
     def raw_rows(self, ref: TensorRef, indices: Iterable[int]) -> list[bytes]:
-        """The bytes of rows ``indices`` (any dtype): for exact comparisons between tensors."""
+        """The bytes of rows ``indices`` (any dtype), each read at its offset with one ``pread``.
+
+        Reads, not a memory map: a map of a freshly written file can charge a whole page-cache
+        folio (up to 2 MB) to the process for each row it touches, so 1000 sampled rows of a 1 GB
+        matrix would show as a gigabyte of RSS (measured by ``benchmarks/bench_embeddings.py``).
+        """
         width = int(DTYPE_BYTES.get(ref.dtype, 0) * ref.row_elements)
+        wanted = [int(i) for i in indices]
+        if any(i < 0 or i >= ref.rows for i in wanted):
+            raise IndexError(f"{ref.name}: rows outside 0..{ref.rows - 1}")
         out = []
-        with ref.file.open("rb") as handle:
-            for i in indices:
-                handle.seek(ref.start + int(i) * width)
-                out.append(handle.read(width))
+        fd = os.open(ref.file, os.O_RDONLY)
+        try:
+            for i in wanted:
+                chunk = os.pread(fd, width, ref.start + i * width)
+                if len(chunk) != width:
+                    raise InputError(f"{ref.file}: {ref.name} row {i} is cut short (truncated file)",
+                                     hint="download or save the model again")
+                out.append(chunk)
+        finally:
+            os.close(fd)
         return out
 
     def row_norms(self, ref: TensorRef, indices: Iterable[int]) -> list[float]:

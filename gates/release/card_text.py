@@ -14,13 +14,16 @@ manifest records. Pure functions: the runners write the file atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.release.model_card import MANIFEST_NAME, is_hub_id, manifest_base, read_card_metadata
+from sftgate.gates.frame.core import InputError
+from sftgate.gates.release.manifest import read_manifest
+from sftgate.gates.release.model_card import is_hub_id, manifest_base, read_card_metadata
 
 
 @dataclass
@@ -50,11 +53,8 @@ def card_facts(
     ``base_dir`` (the base model's local folder or cache snapshot), when there is one; ``name``
     (the card's title) to the folder's name."""
     manifest: dict[str, Any] = {}
-    try:
-        value = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
-        manifest = value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
-        pass
+    with contextlib.suppress(InputError):
+        manifest = read_manifest(root)  # every field of the type it should have
     base = base_model if is_hub_id(base_model) else manifest_base(root) or _adapter_base(root)
     if license is None:
         base_card = read_card_metadata(base_dir) or {}

@@ -79,7 +79,7 @@ def license_problem(metadata: dict[str, Any]) -> FieldProblem | None:
                             f"license: {guess[0]}" if guess else "license: other (with license_name and license_link)")
     if value == "other" and not (metadata.get("license_name") and metadata.get("license_link")):
         return FieldProblem("license", "license 'other' needs license_name and license_link",
-                            "license_name: my-license\nlicense_link: LICENSE")
+                            "license_name: my-license and license_link: LICENSE")
     return None
 
 

@@ -31,6 +31,7 @@ from sftgate.gates.config.hub_id_grammar import is_valid_repo_id
 from sftgate.gates.config.model_id_local import looks_local
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.release.hub_metadata import field_problems, license_problem
+from sftgate.gates.release.manifest import read_manifest
 
 GATE = "model-card"
 CARD_NAME = "README.md"
@@ -101,10 +102,8 @@ def read_card_metadata(folder: str | os.PathLike[str] | None) -> dict[str, Any] 
 def manifest_base(root: Path) -> str | None:
     """The base model's Hub ID recorded in the release manifest (``base_model.id``, else provenance's hub_id)."""
     try:
-        manifest = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict):
+        manifest = read_manifest(root)  # every field of the type it should have
+    except InputError:
         return None
     candidates = [(manifest.get("base_model") or {}).get("id"),
                   ((manifest.get("provenance") or {}).get("base_model") or {}).get("hub_id")]

@@ -34,6 +34,7 @@ from sftgate.gates.config import hub_id_grammar, model_id_diagnosis
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.merge import artifacts
 from sftgate.gates.readers.model_folder import list_model_folder
+from sftgate.gates.release.manifest import read_manifest
 
 GATE = "release"
 MANIFEST_NAME = "sftgate-manifest.json"
@@ -99,17 +100,9 @@ def release_files(root: str | os.PathLike[str]) -> list[str]:
 
 
 def load_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of ``root``; InputError when it is missing or not a manifest."""
-    path = Path(root) / MANIFEST_NAME
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no release manifest", hint="promote the model to write one") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: unreadable manifest ({exc})", hint="promote the model again") from None
-    if not isinstance(value, dict) or not isinstance(value.get("files"), dict):
-        raise InputError(f"{path}: not an sftgate manifest (no 'files' mapping)", hint="promote the model again")
-    return value
+    """The manifest of ``root``; InputError when it is missing or not a manifest
+    (:func:`sftgate.gates.release.manifest.read_manifest`: every field of the right type)."""
+    return read_manifest(root)
 
 
 def check(

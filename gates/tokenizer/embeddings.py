@@ -1,7 +1,7 @@
 """Gate ``embeddings``: the tokens a fine-tune relies on have trained rows the base model can serve.
 
 Read from the base model's ``config.json`` and safetensors headers, and only the rows needed
-(:mod:`sftgate.gates.readers.safetensors_rows`: memory-mapped, by offset, never a whole matrix):
+(:mod:`sftgate.gates.readers.safetensors_rows`: each row at its byte offset, never a whole matrix):
 
 - ``untrained_token``: a control token the chat template writes, or a special/added token the
   data uses, has an embedding or lm_head row near zero, non-finite, or identical to another's;

@@ -227,11 +227,8 @@ def build_labels(
         _mask_after_last_eos(full_ids, labels, start, end, eos)
         kept.append((start, end))
     _mask_after_last_eos(full_ids, labels, prompt_len, len(full_ids), eos)
-    truncated = max_seq_len is not None and len(full_ids) > max_seq_len
-    if truncated:
-        full_ids, labels = full_ids[:max_seq_len], labels[:max_seq_len]
-        kept = [(s, min(e, max_seq_len)) for s, e in kept if s < max_seq_len]
-    return Encoded(full_ids, labels, prompt_len, eos_ids, truncated, tuple(kept))
+    encoded = Encoded(full_ids, labels, prompt_len, eos_ids, False, tuple(kept))
+    return truncate(encoded, max_seq_len) if max_seq_len is not None else encoded
 
 
 def truncate(encoded: Encoded, max_seq_len: int) -> Encoded:

@@ -63,7 +63,7 @@ def from_arrow(batch: Any, *, first_row: int, display: str) -> TokenBatch:
             seq_lengths = _list_column(batch.column(name), name, display, first_row)
         elif key not in columns:
             columns[key] = _list_column(batch.column(name), name, display, first_row)
-    ids, offsets = columns["input_ids"]
+    offsets = columns["input_ids"][1]
     for name, (_, other) in columns.items():
         if name != "input_ids" and not np.array_equal(other, offsets):
             row = first_row + int(np.flatnonzero(np.diff(other) != np.diff(offsets))[0])

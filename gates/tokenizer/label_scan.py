@@ -10,9 +10,10 @@ position ``i`` and a row's first label never counts):
 
 - padding: ``attention_mask == 0``, else a trailing run of the pad id (the first of the run is a
   real EOS when pad == EOS);
-- examples: a row is split where ``position_ids`` reset, where TRL's ``seq_lengths`` say, and where
-  a token starts another example (BOS inside a row; a token after an example-ending EOS). A start
-  that no reset or ``seq_lengths`` separates is a ``packing_leak``;
+- examples: a row is split where ``position_ids`` reset, where TRL's ``seq_lengths`` say, where an
+  ``attention_mask`` of segment ids changes (LLaMA-Factory's ``neat_packing``), and where a token
+  starts another example (BOS inside a row; a token after an example-ending EOS). A start that
+  nothing else separates is a ``packing_leak``;
 - roles: :func:`~sftgate.gates.tokenizer.turn_regions.classify` on the learned turn markers, else
   ``completion_mask == 0`` is the prompt;
 - every run of trained tokens must end in an end-of-turn token (or the template's text after one):
@@ -27,7 +28,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sftgate.gates.tokenizer.turn_regions import PROMPT_HEADER, PROMPT_TEXT, UNKNOWN, TurnMarkers, expand, region_marks
+from sftgate.gates.tokenizer.turn_regions import (
+    PROMPT_HEADER,
+    PROMPT_TEXT,
+    UNKNOWN,
+    TurnMarkers,
+    expand,
+    region_marks,
+)
 
 IGNORE_INDEX = -100
 SHIFTED_MIN = 0.9  # share of trained labels equal to the next input id for a row to count as shifted
@@ -263,6 +271,9 @@ def _example_starts(batch: TokenBatch, ids: np.ndarray, special: np.ndarray, row
         separated.append(np.flatnonzero(batch.position_ids == 0))
     if batch.seq_starts is not None:
         separated.append(np.flatnonzero(batch.seq_starts))
+    mask = batch.attention_mask
+    if mask is not None and n > 1 and mask.max() > 1:  # segment ids per example (LLaMA-Factory's neat_packing)
+        separated.append(np.flatnonzero((mask[1:] != mask[:-1]) & (mask[1:] > 0)) + 1)
     signals = [empty]
     if markers.bos_id is not None:
         signals.append(special[ids[special] == markers.bos_id])

@@ -27,11 +27,12 @@ from __future__ import annotations
 import json
 import re
 import weakref
-from itertools import chain
+from itertools import accumulate, chain, pairwise
 from typing import Any
 
 CACHE_MAX = 200_000  # words kept (about 30 MB at most); the cache is cleared when full
 STRETCHES_MAX = 16_384  # stretches kept (a batch of a few thousand texts)
+_BYTE = re.compile(r"<0x[0-9A-F]{2}>")  # a byte fallback token
 VERIFY = 512  # the first real texts each encoder also encodes with the backend, to compare
 
 PROBES = (
@@ -53,7 +54,12 @@ class PieceEncoder:
         self.ids = {content: token_id for content, token_id, _ in added}
         self.passes = [_matcher([c for c, _, normalized in added if normalized is flag]) for flag in (False, True)]
         self.affixes = affixes  # (prefix, suffix) with add_special_tokens; None: unknown post-processor
-        self.split: Any = None  # the backend with Metaspace(split=True), built on first use by offsets()
+        self.vocab: dict[str, int] = {}  # the model's token -> id, for offsets()
+        self.strings: dict[int, str] | None = None  # id -> token string, built on first use by offsets()
+        self.byte_ids: frozenset[int] = frozenset()
+        self.widths: list[int] = []  # id -> characters of its token string
+        self.offsets_verified = 0
+        self.offsets_broken = False
         self.verified = 0  # real texts compared with the backend so far
         self.broken = False
         self.plain: dict[str, list[int]] = {}  # piece -> ids, for the piece without a leading ``rep``
@@ -96,6 +102,7 @@ class PieceEncoder:
                 return None
             added.append((token["content"], int(token["id"]), bool(token.get("normalized"))))
         encoder = cls(backend, rep, pre["prepend_scheme"], added, _affixes(spec.get("post_processor")))
+        encoder.vocab = model.get("vocab") or {}
         return encoder if encoder.agrees(backend) else None
 
     def agrees(self, backend: Any) -> bool:
@@ -110,16 +117,47 @@ class PieceEncoder:
         return True
 
     def offsets(self, backend: Any, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-        """``(ids, character offsets)`` of ``text`` without special tokens, from the Rust backend with
-        ``Metaspace(split=True)``: the same ids (step 3) when ``text`` has no ``▁▁``, its word cache
-        used; the backend itself otherwise."""
-        if self.split is None:
-            spec = json.loads(backend.to_str())
-            spec["pre_tokenizer"]["split"] = True
-            self.split = type(backend).from_str(json.dumps(spec))
-        word = text.replace(" ", self.rep)
-        encoding = (backend if self.double in word else self.split).encode(text, add_special_tokens=False)
-        return encoding.ids, encoding.offsets
+        """``(ids, character offsets)`` of ``text`` without special tokens, as the backend's
+        ``encode(text).offsets`` gives them: each token's span, walked from the token strings (a byte
+        fallback token spans its whole character). Compared with the backend on the first
+        :data:`VERIFY` texts; the backend itself after any difference."""
+        found = None if self.offsets_broken else self._offsets(text)
+        if found is None or self.offsets_verified < VERIFY:
+            encoding = backend.encode(text, add_special_tokens=False)
+            want = (encoding.ids, [tuple(o) for o in encoding.offsets])
+            if found is not None and (found[0], found[1]) != want:
+                self.offsets_broken = True
+            self.offsets_verified += 1
+            return want
+        return found
+
+    def _offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]] | None:
+        if self.strings is None:
+            self.strings = {token_id: token for token, token_id in self.vocab.items()}
+            self.strings.update({token_id: content for content, token_id in self.ids.items()})
+            self.byte_ids = frozenset(i for i, t in self.strings.items() if _BYTE.fullmatch(t))
+            self.widths = [0] * (max(self.strings, default=-1) + 1)
+            for token_id, token in self.strings.items():
+                self.widths[token_id] = len(token)
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for start, segment, token_id in self._segments(text):
+            if token_id is not None:
+                ids.append(token_id)
+                spans.append((start, start + len(segment)))
+                continue
+            stretch = self._stretch(segment, start == 0)
+            shift = 1 if self._prepends(segment, start == 0) else 0
+            walked = _walk(stretch, self.strings, self.widths, segment, start, shift, self.byte_ids)
+            if walked is None:
+                return None
+            ids += stretch
+            spans += walked
+        return ids, spans
+
+    def _prepends(self, segment: str, at_start: bool) -> bool:
+        return (self.prepend == "always" or (self.prepend == "first" and at_start)) and not (
+            segment.startswith(" ") or segment.startswith(self.rep))
 
     # ------------------------------------------------------------------ encoding
 
@@ -189,7 +227,7 @@ class PieceEncoder:
     def _encode_stretch(self, segment: str, at_start: bool) -> list[int]:
         rep = self.rep
         word = segment.replace(" ", rep)
-        if (self.prepend == "always" or (self.prepend == "first" and at_start)) and not word.startswith(rep):
+        if self._prepends(segment, at_start):
             word = rep + word
         if self.double in word:  # a merge may cross the piece boundary here: BPE the stretch whole
             return [t.id for t in self.model.tokenize(word)]
@@ -210,6 +248,44 @@ class PieceEncoder:
             cache.clear()
         cache[piece] = ids
         return ids
+
+
+def _walk(ids: list[int], strings: dict[int, str], lengths: list[int], segment: str, start: int, shift: int,
+          byte_ids: frozenset[int]) -> list[tuple[int, int]] | None:
+    """The character spans of ``ids`` (a stretch of ``segment`` at offset ``start``, with ``shift``
+    prepended ``▁``): a token covers its string; byte fallback tokens (``<0xE2>``...) make up one
+    character together and each spans it; the prepended ``▁`` is aligned with the first character,
+    as in tokenizers. ``None`` when the strings do not add up to the stretch (an unknown token)."""
+    try:
+        widths = list(map(lengths.__getitem__, ids))
+    except IndexError:  # an id beyond the vocabulary
+        return None
+    if byte_ids.isdisjoint(ids):  # no byte fallback token: every token spans its string
+        bounds = list(accumulate(widths, initial=start - shift))
+        if bounds[-1] != start + len(segment) or 0 in widths:
+            return None
+        spans = list(pairwise(bounds))
+    else:
+        spans = []
+        pos, pending = start - shift, 0
+        for token_id, width in zip(ids, widths, strict=True):
+            if token_id in byte_ids:
+                byte = int(strings[token_id][3:5], 16)
+                if pending == 0:
+                    pending = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
+                spans.append((pos, pos + 1))
+                pending -= 1
+                pos += pending == 0
+                continue
+            if pending or not width:
+                return None
+            spans.append((pos, pos + width))
+            pos += width
+        if pos != start + len(segment) or pending:
+            return None
+    if shift:
+        spans = [(max(a, start), max(b, start + 1)) for a, b in spans[:2]] + spans[2:]
+    return spans
 
 
 class _Matcher:

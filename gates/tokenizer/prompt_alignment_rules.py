@@ -60,12 +60,12 @@ TEMPLATE_KWARGS_MISMATCH = Rule(
 TEMPLATE_TOKENS_TRAINED = Rule(
     "TOK006", "template_tokens_trained", Severity.ERROR, GATE,
     "the chat template inserts tokens into the trained span that the data did not contain",
-    "Qwen3's template writes an empty <think>\n\n</think>\n\n before the final assistant reply while "
+    "Qwen3's template writes an empty <think>\\n\\n</think>\\n\\n before the final assistant reply while "
     "its generation prompt (thinking mode) does not: the model is trained to emit an empty reasoning "
     "block, the loss counts tokens nobody wrote, and it stops reasoning (LlamaFactory #9392, Qwen3 #1618).",
     "Render the inserted tokens in the prompt, where they are masked: set prompt.template_kwargs (e.g. "
     "{enable_thinking: false}) so the generation prompt holds them, or give the reasoning in the data.",
-    "<|im_start|>assistant\n  +  trained: <think>\n\n</think>\n\nParis<|im_end|>",
+    "<|im_start|>assistant\\n  +  trained: <think>\\n\\n</think>\\n\\nParis<|im_end|>",
 )
 SPECIAL_TOKEN_IN_CONTENT = Rule(
     "TOK007", "special_token_in_content", Severity.ERROR, GATE,

@@ -184,7 +184,7 @@ def _strip_spaces(tokenizer: Any, header: tuple[int, ...]) -> tuple[int, ...]:
     """Drop trailing space-only tokens: the space before a message's text joins its first word."""
     while header:
         text = tokenizer.decode([header[-1]])
-        if text.strip(" \t") or "\n" in text or not text and tokenizer.convert_ids_to_tokens(header[-1]) != "▁":
+        if text.strip(" \t") or "\n" in text or (not text and tokenizer.convert_ids_to_tokens(header[-1]) != "▁"):
             break
         header = header[:-1]
     return header

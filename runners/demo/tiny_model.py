@@ -45,13 +45,16 @@ def build_tiny_model(
     """Build and save a random-init ``MistralForCausalLM`` for the tokenizer in ``tokenizer_dir``.
 
     Returns ``out_dir``. The same arguments and seed give the same weights. An existing
-    ``out_dir`` is replaced as a whole (rename), never half-written.
+    ``out_dir`` is replaced as a whole (rename), never half-written, and only when an earlier build
+    made it (``sftgate-tiny-model.json``): any other folder is refused before any work.
     """
+    from sftgate.runners.pipeline.folder_swap import ensure_replaceable, replace_dir, temp_dir_for
+
+    ensure_replaceable(out_dir)
     from transformers import GenerationConfig, MistralConfig, MistralForCausalLM
 
     from sftgate.gates.readers.tokenizer_io import load_tokenizer
     from sftgate.gates.tokenizer.rendering import end_of_turn_ids
-    from sftgate.runners.pipeline.folder_swap import replace_dir, temp_dir_for
 
     if hidden_size % heads:
         raise ValueError(f"hidden_size {hidden_size} is not a multiple of heads {heads}")

@@ -159,7 +159,8 @@ class SftgateCallback(TrainerCallback):
             self.cases = load_cases(self.cases)
         if isinstance(self.output_schema, str | Path):
             self.output_schema = OutputSchema.load(self.output_schema)
-        return list(self.cases or []), self.output_schema
+        cases: Any = self.cases
+        return list(cases or []), self.output_schema
 
     def _folder(self, args: Any) -> Path | None:
         if self.report_dir is not None:

@@ -127,7 +127,7 @@ def lora_base_shapes(model: Any) -> dict[str, tuple[int, int]] | None:
         if base is None or not hasattr(module, "lora_A"):
             continue
         weight = getattr(base, "weight", None)
-        shape = tuple(getattr(weight, "ds_shape", None) or getattr(weight, "shape", ()))
+        shape = tuple(getattr(weight, "ds_shape", None) or getattr(weight, "shape", None) or ())
         if len(shape) == 2:
             key = name[len("base_model.model."):] if name.startswith("base_model.model.") else name
             shapes[key] = (int(shape[0]), int(shape[1]))

@@ -138,10 +138,12 @@ def temp_dir_for(target: str | os.PathLike[str], tag: str = TMP_TAG) -> Path:
 def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Make the complete folder ``new`` appear at ``target``; readers never see a partial folder.
 
-    Refuses (:class:`TargetRefused`) a target sftgate did not make. The old contents are deleted
-    afterwards. ``new`` and ``target`` must be siblings (one filesystem).
+    Repairs what a killed earlier swap left (:func:`recover`), then refuses (:class:`TargetRefused`)
+    a target sftgate did not make. The old contents are deleted afterwards. ``new`` and ``target``
+    must be siblings (one filesystem).
     """
     new_p, dst = Path(new), Path(target)
+    recover(dst)
     ensure_replaceable(dst)
     if not dst.exists():
         os.rename(new_p, dst)

@@ -124,14 +124,12 @@ def test_sftgate_demo_refuses_a_folder_that_is_not_a_demo(cli, tmp_path):
 
 def test_the_tiny_model_builder_never_replaces_a_user_folder(tmp_path):
     from sftgate.runners.demo.tiny_model import build_tiny_model
-    from sftgate.runners.demo.tiny_tokenizer import build_tiny_tokenizer
 
-    tokenizer = build_tiny_tokenizer(tmp_path / "tok", corpus=["hello world"], vocab_size=300)
     target = user_folder(tmp_path / "important")
     with pytest.raises(swap.TargetRefused):
-        build_tiny_model(target, tokenizer, hidden_size=8, layers=1, heads=2)
+        build_tiny_model(target, tmp_path / "no-tokenizer-needed", hidden_size=8, layers=1, heads=2)
     assert snapshot(target) == USER_FILES
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["important", "tok"]  # its temp folder removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["important"]
 
 
 # --------------------------------------------------------------------------- copied projects

@@ -22,7 +22,14 @@ from sftgate.gates.release import release as release_gate
 from sftgate.gates.train.provenance_manifest import model_fingerprint
 from sftgate.runners.pipeline import publish as pub
 from sftgate.runners.pipeline import release as rel
-from tests.hostile.release_kit import PICKLE, PINNED, forge_manifest, model_copy, passing_report, promoted, snapshot
+from tests.hostile.release_kit import (
+    PICKLE,
+    PINNED,
+    forge_manifest,
+    model_copy,
+    passing_report,
+    promoted,
+)
 
 AUTO_MAP = {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}
 # (path in the folder, bytes, the rule it must raise)
@@ -241,3 +248,31 @@ def test_a_clean_folder_passes_every_content_rule(tmp_path):
                      "additional_chat_templates/tool.jinja", "merges.txt"):
         plant(folder, rel_path, b"text")
     assert [f.rule for f in artifacts.check(model_dir=folder)] == []
+
+
+# --------------------------------------------------------------------------- end to end through `sftgate run`
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    from tests.hostile.tiny_run import finished_project
+
+    return finished_project(tmp_path_factory)
+
+
+def test_resume_sees_files_planted_in_the_merged_folder_and_the_release_never_holds_them(cli, finished, tmp_path):
+    """The defect end to end: a pickle in merged/.cache and a link to a secret, then `sftgate run` again."""
+    from tests.hostile.tiny_run import copy_project
+
+    project = copy_project(finished, tmp_path / "d")
+    merged = project / "run" / "merged"
+    plant(merged, ".cache/evil.bin", PICKLE)
+    plant_odd(merged, "link_outside", tmp_path)
+    result = cli("run", str(project / "sftgate.yaml"), "--format", "json")
+    assert result.code == 0, result.err
+    merge_stage = [g for g in result.report["gates"] if g["stage"] == "merge"]
+    assert merge_stage and not any("resumed" in (g.get("reason") or "") for g in merge_stage)  # the change was seen
+    release = project / "run" / "release"
+    assert not any(part in f for f in release_gate.release_files(release) for part in (".cache", ".notes"))
+    assert not (release / ".notes").is_symlink() and not (merged / ".cache").exists()
+    assert not CONTENT_RULES & set(result.rules())

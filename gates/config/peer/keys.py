@@ -37,6 +37,7 @@ CONVERTING = frozenset({"axolotl", "trl", "mistral-finetune"})
 # Tools whose string options take comma-separated lists and accept YAML lists too (split_arg).
 LIST_AS_STRING = frozenset({"llamafactory"})
 MAX_DEPTH = 8
+CUTOFF = 0.75  # difflib similarity a did-you-mean needs
 
 # The same option under each tool's name: a key another tool uses gets this tool's as the suggestion.
 EQUIVALENTS: tuple[dict[str, str], ...] = (
@@ -99,7 +100,9 @@ def did_you_mean(key: str, table: KeyTable, known: Mapping[str, KeySpec]) -> lis
     lowered = {k.lower(): k for k in known}
     if key.lower() in lowered:
         out.append(lowered[key.lower()])
-    out.extend(difflib.get_close_matches(key, list(known), n=3, cutoff=0.75))
+    # difflib's ratio is at most 2*min(len)/(len + len): only keys of a close length can reach the cutoff
+    pool = [k for k in known if 2 * min(len(k), len(key)) >= CUTOFF * (len(k) + len(key))]
+    out.extend(difflib.get_close_matches(key, pool, n=3, cutoff=CUTOFF))
     return list(dict.fromkeys(k for k in out if k != key))[:3]
 
 

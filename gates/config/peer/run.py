@@ -25,7 +25,7 @@ from sftgate.gates.config.peer.detect import NOT_A_JOB, Detection
 from sftgate.gates.config.peer.job_reader import read_job
 from sftgate.gates.config.peer.offline import cached_snapshot, prompt_spec, template_source
 from sftgate.gates.frame import registry
-from sftgate.gates.frame.core import Finding, GateResult, Stage
+from sftgate.gates.frame.core import Finding, GateResult, SftgateError, Stage, Status
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.readers.document import Document, dotted
 
@@ -39,24 +39,31 @@ def run_peer(doc: Document, detection: Detection, add: Callable[[GateResult], No
     tool = detection.format
     table = tables.table(tool)
     job = read_job(doc, tool)
-    steps: list[Callable[[], GateResult | None]] = [
-        lambda: run_gate(gate.GATE, Stage.CONFIG, gate.check, fail_fast=fail_fast, doc=doc, detection=detection,
-                         table=table, job=job),
-        lambda: _model_id(doc, job, tool, fail_fast),
+    steps: list[tuple[str, Callable[[], GateResult | None]]] = [
+        (gate.GATE, lambda: run_gate(gate.GATE, Stage.CONFIG, gate.check, fail_fast=fail_fast, doc=doc,
+                                     detection=detection, table=table, job=job)),
+        ("model-id", lambda: _model_id(doc, job, tool, fail_fast)),
     ]
     with tempfile.TemporaryDirectory(prefix="sftgate-peer-") as tmp:
         ready = _Ready(job, Path(tmp), table.label)
-        steps += [lambda: ready.dataset_schema(fail_fast), lambda: ready.split_isolation(fail_fast),
-                  lambda: ready.tokenizer_gate("prompt-alignment", fail_fast),
-                  lambda: ready.tokenizer_gate("eos", fail_fast), lambda: ready.model_config(fail_fast),
-                  lambda: ready.embeddings(fail_fast), lambda: ready.lora_targets(fail_fast),
-                  lambda: ready.labels(fail_fast)]
-        for step in steps:
-            result = step()
+        steps += [("dataset-schema", lambda: ready.dataset_schema(fail_fast)),
+                  ("split-isolation", lambda: ready.split_isolation(fail_fast)),
+                  ("prompt-alignment", lambda: ready.tokenizer_gate("prompt-alignment", fail_fast)),
+                  ("eos", lambda: ready.tokenizer_gate("eos", fail_fast)),
+                  ("model-config", lambda: ready.model_config(fail_fast)),
+                  ("embeddings", lambda: ready.embeddings(fail_fast)),
+                  ("lora-targets", lambda: ready.lora_targets(fail_fast)),
+                  ("labels", lambda: ready.labels(fail_fast))]
+        for name, step in steps:
+            try:
+                result = step()
+            except SftgateError as exc:  # its inputs could not be prepared (a missing template file, ...)
+                stage = registry.get(name).stage if not _gate_missing(name) else Stage.CONFIG
+                result = GateResult(name, stage, Status.ERROR, 0.0, reason=str(exc), error_exit_code=exc.exit_code)
             if result is None:
                 continue
             add(result)
-            if fail_fast and result.blocks and result.status.value != "skip":
+            if fail_fast and result.blocks and result.status is not Status.SKIP:
                 break
 
 

@@ -51,10 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.gates.readers import config as config_mod
-    from sftgate.runners.work.merge import merge_stage
-
     from sftgate.runners.pipeline.layout import run_dir_for
     from sftgate.runners.pipeline.run_lock import run_lock
+    from sftgate.runners.work.merge import merge_stage
 
     cfg = config_mod.load(args.config)
     report = Report(command=f"merge {args.config}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from hypothesis import given
@@ -66,13 +65,11 @@ def test_tokenizer_gate_accepts_the_template_roles_in_cases(folders, fixtures_di
     assert without.status is Status.ERROR and without.error_exit_code == 2
 
 
-def test_dataset_gate_with_a_tokenizer_accepts_its_template_roles(cli, folders, fixtures_dir, tmp_path):
-    folder = tmp_path / "tok"
-    shutil.copytree(folders.base("llama3"), folder)
+def test_dataset_gate_with_a_tokenizer_accepts_its_template_roles(cli, folders, fixtures_dir):
+    folder = folders.variant("llama3", template="llama3_chatqa_context.jinja")
     data = str(fixtures_dir / "data" / "roles_chatqa_context.jsonl")
     cases = str(fixtures_dir / "data" / "cases_chatqa_context.jsonl")
     assert cli("data", data, "--format", "json").rules() == ["role_order", "role_order"]
-    (folder / "chat_template.jinja").write_text(CHATQA)
     result = cli("data", data, "--cases", cases, "--tokenizer", str(folder), "--format", "json")
     assert "role_order" not in result.rules() and result.statuses()["split-isolation"] == "pass"
     assert folder_template_text(folder) == CHATQA

@@ -90,12 +90,12 @@ def test_llama3_base_control_tokens_are_untrained(tmp_path_factory):
 
     tok = tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers").base("llama3")
     root = tmp_path_factory.mktemp("llama3")
-    base = embedding_folder(root / "base", vocab_size=128256, tokenizer_dir=tok, zero_tokens=LLAMA3_BASE_UNTRAINED)
-    instruct = embedding_folder(root / "instruct", vocab_size=128256, tokenizer_dir=tok)
-    result = run(base)
+    base = embedding_folder(root / "base", vocab_size=128256, zero_tokens=LLAMA3_BASE_UNTRAINED)
+    instruct = embedding_folder(root / "instruct", vocab_size=128256)
+    result = run(base, tokenizer=tok)  # the session's Llama 3 tokenizer folder, loaded once
     assert rules(result) == ["untrained_token"]
     assert sorted(f.evidence["id"] for f in result.findings) == LLAMA3_BASE_UNTRAINED
-    assert run(instruct).findings == []
+    assert run(instruct, tokenizer=tok).findings == []
 
 
 def test_special_tokens_the_data_uses_are_checked(tiny, tmp_path):

@@ -54,11 +54,11 @@ def test_rules_on_real_tokenizers(folders, tmp_path, family, rule):
 
 
 @pytest.mark.parametrize("family", ["tiny", "mistral_v3", "llama3"])
-@pytest.mark.parametrize("kind", ["messages", "prompt_completion", "packed_with_positions"])
+@pytest.mark.parametrize("kind", ["messages", "prompt_completion", "packed_with_positions", "packed_with_segment_ids"])
 def test_clean_datasets_pass(folders, tmp_path, family, kind):
     folder = folders.base(family)
     tok = load_tokenizer_cached(folder)
-    rows = tokenized.packed_with_positions(tok) if kind == "packed_with_positions" else tokenized.clean_rows(tok, kind)
+    rows = getattr(tokenized, kind)(tok) if kind.startswith("packed") else tokenized.clean_rows(tok, kind)
     result = gate(folder, tokenized.write_rows(rows, tmp_path / "clean.jsonl"))
     assert (result.status, result.findings) == (Status.PASS, [])
     assert result.metrics["roles_checked"] is True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -32,10 +31,8 @@ def test_generation_config_without_eos_names_the_fallback(folders, tmp_path):
     assert result.metrics["stop_ids_from"] == "the tokenizer's eos_token"
 
 
-def test_stop_ids_come_from_config_json_before_the_tokenizer(folders, tmp_path):
-    folder = tmp_path / "model"
-    shutil.copytree(folders.base("llama3"), folder)
-    (folder / "generation_config.json").unlink()
+def test_stop_ids_come_from_config_json_before_the_tokenizer(folders):
+    folder = folders.variant("llama3", name="stop-ids-from-config-json", generation_eos=None)
     (folder / "config.json").write_text(json.dumps({"eos_token_id": [128001, 128009]}))
     tok = load_tokenizer_cached(folder)
     stop = served_stop_ids(tok, folder, None)

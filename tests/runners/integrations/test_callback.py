@@ -5,8 +5,6 @@ the same failures through `sftgate labels` on the dataset TRL prepared."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -47,7 +45,7 @@ CLEAN = {
     "prompt_completion": (pc_records, None, {}),
     "conversational_prompt_completion": (conversational_pc, None, {}),
     "packing_bfd": (pc_records, None, {"packing": True, "max_length": 64}),
-    "padding_free": (pc_records, None, {"padding_free": True}),
+    "padding_free": (pc_records, None, {"padding_free": True, "max_length": None}),
 }
 
 
@@ -61,7 +59,8 @@ def trl_setup(sftgate_tiny_model, one_thread):
     return sftgate_tiny_model
 
 
-def trainer_for(model_dir, out, records, *, template=None, pad_is_eos=False, collator=None, callback=None, **options):
+def trainer_for(model_dir, out, records, *, template=None, pad_is_eos=False, collator=None, callback=None,
+                eval_records=None, **options):
     import datasets
     import peft
     import transformers
@@ -78,6 +77,7 @@ def trainer_for(model_dir, out, records, *, template=None, pad_is_eos=False, col
     args = trl.SFTConfig(output_dir=str(out), **settings)
     return trl.SFTTrainer(
         model=model, args=args, train_dataset=datasets.Dataset.from_list(records), processing_class=tok,
+        eval_dataset=datasets.Dataset.from_list(eval_records) if eval_records else None,
         peft_config=peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
         callbacks=[callback] if callback is not None else None,
         data_collator=collator(tok) if collator else None,
@@ -129,17 +129,13 @@ def test_clean_setups_train(trl_setup, tmp_path, capsys, name):
 
 
 def test_a_clean_run_logs_the_pass_and_stop_rates(trl_setup, tmp_path, fixtures_dir):
-    import datasets
-
     from sftgate.runners.integrations.callback import SftgateCallback
 
     callback = SftgateCallback(batches=1, cases=fixtures_dir / "data" / "clean_cases.jsonl",
                                output_schema=fixtures_dir / "data" / "output_schema.json", max_new_tokens=4)
     trainer = trainer_for(trl_setup, tmp_path / "out", chat_records(8), template="chatml_generation.jinja",
                           callback=callback, assistant_only_loss=True, max_steps=2, eval_strategy="steps",
-                          eval_steps=2, per_device_eval_batch_size=4)
-    trainer.eval_dataset = trainer._prepare_dataset(datasets.Dataset.from_list(chat_records(4)), trainer.processing_class,
-                                                     trainer.args, False, None, "eval")
+                          eval_steps=2, per_device_eval_batch_size=4, eval_records=chat_records(4))
     trainer.train()
     assert trainer.state.global_step == 2
     logged = [entry for entry in trainer.state.log_history if "sftgate/pass_rate" in entry]
@@ -178,24 +174,44 @@ def test_an_empty_adapter_save_stops_the_run(trl_setup, tmp_path):
     assert stopped.value.rules == ["adapter_incomplete"] and trainer.state.global_step == 1
 
 
-def test_import_is_light_and_quiet():
-    code = ("import sys; from sftgate.runners.integrations.callback import SftgateCallback; "
-            "print(sorted(m for m in ('trl', 'datasets', 'peft') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.strip() == "[]" and proc.stderr == ""
+def test_import_is_light():
+    """At import: transformers' own TrainerCallback (loaded already by the training script) and sftgate's
+    report types; the gates, trl and datasets only when an event runs."""
+    import ast
+    import inspect
+
+    from sftgate.runners.integrations import callback
+
+    tree = ast.parse(inspect.getsource(callback))
+    top = {node.module if isinstance(node, ast.ImportFrom) else alias.name
+           for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)
+           for alias in (node.names if isinstance(node, ast.Import) else [None])}
+    assert top == {"__future__", "inspect", "weakref", "pathlib", "typing", "transformers.trainer_callback",
+                   "sftgate.gates.frame.report"}
+
+
+def _rank(rank: int, init: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from sftgate.runners.integrations.callback_gates import broadcast
+
+    dist.init_process_group("gloo", rank=rank, world_size=2, init_method=init)
+    got = broadcast({"passed": False, "rules": ["eos_masked"]} if rank == 0 else None)
+    with open(f"{out}.{rank}", "w") as handle:
+        handle.write(got["rules"][0])
+    dist.destroy_process_group()
 
 
 def test_the_verdict_reaches_every_rank(tmp_path):
-    """torch.distributed (gloo, two processes): rank 0's verdict is what rank 1 gets."""
-    script = tmp_path / "ranks.py"
-    script.write_text(
-        "import os, sys, torch.distributed as dist\n"
-        "from sftgate.runners.integrations.callback_gates import broadcast\n"
-        "dist.init_process_group('gloo', rank=int(sys.argv[1]), world_size=2, init_method=sys.argv[2])\n"
-        "got = broadcast({'passed': False, 'rules': ['eos_masked']} if dist.get_rank() == 0 else None)\n"
-        "print(got['rules'][0]); dist.destroy_process_group()\n")
-    init = f"file://{tmp_path / 'rendezvous'}"
-    procs = [subprocess.Popen([sys.executable, str(script), str(rank), init], stdout=subprocess.PIPE, text=True)
-             for rank in (0, 1)]
-    outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
-    assert outputs == ["eos_masked", "eos_masked"]
+    """torch.distributed (gloo, two processes): what rank 0 decided is what rank 1 gets."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    init, out = f"file://{tmp_path / 'rendezvous'}", str(tmp_path / "verdict")
+    procs = [context.Process(target=_rank, args=(rank, init, out)) for rank in (0, 1)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert [(tmp_path / f"verdict.{rank}").read_text() for rank in (0, 1)] == ["eos_masked", "eos_masked"]

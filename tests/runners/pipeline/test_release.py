@@ -17,8 +17,8 @@ import pytest
 from sftgate.gates.frame.core import Finding, GateResult, Severity, Stage, Status
 from sftgate.gates.frame.report import Report
 from sftgate.gates.release import release as release_gate
-from sftgate.runners.pipeline import publish as pub
 from sftgate.runners.pipeline import folder_swap as swap
+from sftgate.runners.pipeline import publish as pub
 from sftgate.runners.pipeline import release as rel
 from tests.conftest import FIXTURES, REPO
 
@@ -197,6 +197,18 @@ def test_killed_promotion_keeps_previous_release(previous, source, script):
     assert siblings(previous) == ["model"]
     assert rel.promote(source, previous, report=passing_report(), extra_manifest=PINNED).status is Status.PASS
     assert siblings(previous) == ["model"]
+
+
+def test_sftgate_release_restores_a_release_killed_between_renames(cli, previous, source):
+    """A reader never has to wait for the next promotion: `sftgate release DIR` puts it back first."""
+    before = snapshot(previous)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILL_BETWEEN_RENAMES), str(source), str(previous)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not previous.exists()  # the window the fallback swap has
+    result = cli("release", str(previous), "--format", "json")
+    assert result.code in (0, 1) and "release" in result.statuses()
+    assert snapshot(previous) == before and siblings(previous) == ["model"]
 
 
 def test_replace_dir_fallback_without_exchange(monkeypatch, tmp_path):

@@ -98,7 +98,7 @@ _keys = st.sampled_from(["base_model", "datasets", "dataset", "dataset_name", "d
                          "dataset_prepared_path", "reward_model", "adapter_name_or_path", "x"]) | st.text(max_size=8)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.dictionaries(_keys, _value, max_size=8), st.sampled_from(tables.TOOLS))
 def test_any_document_is_recognised_read_and_checked_without_error(tmp_path_factory, data, tool):
     from sftgate.gates.config.peer import gate
