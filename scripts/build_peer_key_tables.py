@@ -269,17 +269,9 @@ def _string_pattern(args: list[ast.expr]) -> str | None:
 
 
 def _json_type_of(value: Any) -> str:
-    if isinstance(value, dict):  # a pattern for strings
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if value is None:
-        return "null"
-    return "string"
+    from sftgate.gates.adapter.json_problem import json_type
+
+    return "string" if isinstance(value, dict) else json_type(value)  # a dict is a pattern for strings
 
 
 # --------------------------------------------------------------------------- runtime dataclasses

@@ -153,7 +153,7 @@ def check(
     found = vocab.data_tokens(tok, data, max_records=max_records) if data is not None else None
     used = vocab.template_tokens(tok, spec, chat=found is None or found.chat > 0, plain=found is None or found.plain > 0)
     if found is not None:
-        used = {**{i: f"the data ({Path(data)}:{found.first_line[i]})" for i in found.counts}, **used}
+        used = {**{i: f"the data ({data}:{found.first_line[i]})" for i in found.counts}, **used}
         metrics["data_records"] = found.records
     names = vocab.token_names(tok)
     metrics["checked_tokens"] = [names.get(i, str(i)) for i in sorted(used)]
@@ -271,8 +271,7 @@ def _untrained(weights: WeightFiles, embed: TensorRef, head: TensorRef | None, u
     for i in ids[:MAX_FINDINGS]:
         where = bad[i]
         covered = all(trained_by[side](i) for side, _ in where)
-        ref = embed if where[0][0] == "embedding" else head
-        assert ref is not None
+        ref = embed if where[0][0] == "embedding" or head is None else head
         yield UNTRAINED_TOKEN.finding(
             f"{names.get(i, str(i))!r} (id {i}), written by {used[i]}, has an untrained "
             f"{' and '.join(side for side, _ in where)} row: {where[0][1].reason}"

@@ -76,7 +76,7 @@ class ChatRenderer:
         self._plain = plain
         self._alias = alias
         self._reasoning = frozenset(reasoning)
-        self._specials: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._specials: tuple[dict[str, Any], dict[str, Any] | None] | None = None
         self._globals = dict(compiled.globals)  # flattened once (transformers sets them at compile time)
 
     @classmethod
@@ -105,11 +105,13 @@ class ChatRenderer:
                 compiled, budget = ctu._compile_jinja_template(template), None
         return cls(compiled, plain, alias, reasoning, budget)
 
-    def _variables(self, specials: dict[str, Any]) -> dict[str, Any]:
+    def _variables(self, specials: dict[str, Any]) -> dict[str, Any] | None:
         cached = self._specials
         if cached is not None and cached[0] == specials:
             return cached[1]
         variables = self._plain(dict(specials))
+        if not _CALL_KEYS.isdisjoint(variables):
+            variables = None
         self._specials = (dict(specials), variables)
         return variables  # type: ignore[no-any-return]
 
@@ -123,19 +125,19 @@ class ChatRenderer:
             return None
         if template_kwargs:
             specials = {**specials, **template_kwargs}
-        chat: list[dict[str, Any]] = []
-        simple = True
+        chat: list[dict[str, Any]] = list(messages)
+        simple = clean = True
+        reasoning = self._reasoning
         for message in messages:
             if type(message) is not dict:
                 return None
-            copy = {}
             for key, value in message.items():
-                if value is None:
-                    continue
-                if type(key) is not str or type(value) is not str or key in self._reasoning:
-                    simple = False
-                copy[key] = value
-            chat.append(copy)
+                if type(value) is not str or type(key) is not str or key in reasoning:
+                    clean = False
+                    simple = simple and value is None  # a None is dropped; anything else is converted
+        if not clean:  # transformers drops the keys whose value is None: copies without them
+            chat = [{k: v for k, v in message.items() if v is not None} for message in messages]
+        # The sandbox is immutable (a template cannot change a message), so clean messages go as they are.
         if not simple:  # nested content, numbers, reasoning: transformers' own conversion
             try:
                 chat = self._alias(self._plain(chat))
@@ -144,7 +146,7 @@ class ChatRenderer:
             if not all(isinstance(m, dict) for m in chat):
                 return None
         variables = self._variables(specials)
-        if not _CALL_KEYS.isdisjoint(variables):  # transformers' own call raises TypeError: the slow path
+        if variables is None:  # a key transformers' own call passes too: it raises TypeError, the slow path
             return None
         compiled = self.compiled
         env = compiled.environment

@@ -20,7 +20,7 @@ from typing import Any
 from sftgate.gates.tokenizer.end_of_turn import end_of_turn_ids
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError
 from sftgate.gates.tokenizer.template_rendering import Texts, render_texts
-from sftgate.gates.tokenizer.token_encoding import encode_offsets, encode_texts
+from sftgate.gates.tokenizer.token_encoding import encode_groups, encode_offsets, encode_texts
 
 IGNORE_INDEX = -100
 COLLATORS = ("completion_only", "mask_pad")
@@ -131,13 +131,14 @@ def encode_rendered(
         index = [i for i, t in enumerate(rendered) if t.add_special_tokens is special]
         if not index:
             continue
-        prompts = encode_texts(tokenizer, [rendered[i].prompt for i in index], special)
-        fulls = encode_texts(tokenizer, [rendered[i].full or "" for i in index], special)
-        turn_texts = [text for i in index for turn in rendered[i].turns for text in turn[:2]]
-        turn_ids = iter(encode_texts(tokenizer, turn_texts, special))
-        for i, prompt_ids, full_ids in zip(index, prompts, fulls, strict=True):
+        # each conversation with its prompt and turns: most of them are its prefixes (encode_groups)
+        groups = encode_groups(tokenizer, [[rendered[i].full or "", rendered[i].prompt,
+                                            *(text for turn in rendered[i].turns for text in turn[:2])]
+                                           for i in index], special)
+        for i, (full_ids, prompt_ids, *turn_list) in zip(index, groups, strict=True):
             if rendered[i].append_eos and eos_id is not None and (not full_ids or full_ids[-1] != eos_id):
                 full_ids.append(eos_id)
+            turn_ids = iter(turn_list)
             pairs = [(next(turn_ids), next(turn_ids)) for _ in rendered[i].turns]
             spans = turn_spans(pairs, full_ids)
             if len(spans) < len(pairs):  # a template that renders earlier turns differently alone

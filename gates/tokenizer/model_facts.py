@@ -53,7 +53,8 @@ class ModelFacts:
 
     @classmethod
     def _from(cls, path: Path, raw: dict[str, Any], config: Any, text: Any) -> ModelFacts:
-        raw_text = raw.get("text_config") if isinstance(raw.get("text_config"), dict) else raw
+        nested = raw.get("text_config")
+        raw_text: dict[str, Any] = nested if isinstance(nested, dict) else raw
 
         def pick(name: str) -> Any:
             for source in (text, config):

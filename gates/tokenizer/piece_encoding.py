@@ -178,6 +178,40 @@ class PieceEncoder:
             self.verified += len(head)
         return ids
 
+    def encode_groups_checked(self, backend: Any, groups: list[list[str]]) -> list[list[list[int]]] | None:
+        """:meth:`encode_group` of each group (no special tokens), checked as :meth:`encode_checked` is."""
+        if self.broken:
+            return None
+        out = [self.encode_group(group) for group in groups]
+        if self.verified < VERIFY:
+            texts = [text for group in groups for text in group][: VERIFY - self.verified]
+            got = [ids for group in out for ids in group][: len(texts)]
+            if [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)] != got:
+                self.broken = True
+                return None
+            self.verified += len(texts)
+        return out
+
+    def encode_group(self, texts: list[str]) -> list[list[int]]:
+        """The ids of ``texts[0]`` and of the texts after it (no special tokens). A later text that is
+        ``texts[0]`` cut at the end of one of its segments (an added token, or the stretch before
+        one) has the same segments up to there, so its ids are the first ones of ``texts[0]``'s: a
+        prompt, or an earlier turn, of the conversation ``texts[0]`` renders."""
+        full = texts[0]
+        ids: list[int] = []
+        ends = {0: 0}  # character offset where a segment ends -> tokens before it
+        for start, segment, token_id in self._segments(full):
+            if token_id is not None:
+                ids.append(token_id)
+            else:
+                ids += self._stretch(segment, start == 0)
+            ends[start + len(segment)] = len(ids)
+        out = [ids]
+        for text in texts[1:]:
+            count = ends.get(len(text)) if full.startswith(text) else None
+            out.append(ids[:count] if count is not None else self.encode(text))
+        return out
+
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         ids: list[int] = []
         for start, segment, token_id in self._segments(text):

@@ -28,8 +28,8 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from sftgate.gates.tokenizer.prompt_spec import RenderError
 
@@ -37,6 +37,7 @@ RENDER_SECONDS = 5.0
 MAX_STEPS = 1_000_000  # range() items, all loops of one render together
 MAX_OUTPUT = 8_000_000  # characters of one rendered text (or of one * result)
 MAX_POW_BITS = 4096
+T = TypeVar("T")
 _EXHAUSTED: dict[int, str] = {}  # hash of a template -> why it was stopped
 _SCREENED: set[int] = set()  # templates that passed :func:`screen`
 
@@ -68,6 +69,24 @@ def bounded(template: str) -> Iterator[None]:
         if len(_EXHAUSTED) < 256:
             _EXHAUSTED[key] = str(exc)
         raise
+
+
+def call_bounded(template: str, render: Callable[..., T], *args: Any) -> T:
+    """``render(*args)`` inside :func:`bounded`'s bounds; inside :func:`deadlines`, for a template
+    already screened, without a context manager per call (a tenth of a short render)."""
+    key = hash(template)
+    if _WATCH.active and _WATCH.start is None and key in _SCREENED and key not in _EXHAUSTED:
+        _WATCH.start = time.monotonic()
+        try:
+            return render(*args)
+        except TemplateLimit as exc:
+            if len(_EXHAUSTED) < 256:
+                _EXHAUSTED[key] = str(exc)
+            raise
+        finally:
+            _WATCH.start = None
+    with bounded(template):
+        return render(*args)
 
 
 class _Watch:

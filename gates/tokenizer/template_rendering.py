@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftgate.gates.tokenizer.fast_render import chat_renderer
-from sftgate.gates.tokenizer.render_limits import MAX_OUTPUT, TemplateLimit, bounded
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec, RenderError, chat_template_text
+from sftgate.gates.tokenizer.render_limits import MAX_OUTPUT, TemplateLimit, call_bounded
 from sftgate.gates.tokenizer.special_content import mark_control_strings
 
 
@@ -136,27 +136,31 @@ def apply_template(tokenizer: Any, messages: list[dict[str, Any]], spec: PromptS
     kwargs = spec.kwargs
     if spec.split_special_tokens:
         messages = mark_control_strings(tokenizer, template, messages)
-    with bounded(template):  # time, loop and output bounds (sftgate.gates.tokenizer.render_limits)
-        renderer = chat_renderer(tokenizer, template)
-        if renderer is not None:
-            fast = renderer.render(messages, add_generation_prompt, tokenizer.special_tokens_map, kwargs)
-            if fast is not None:
-                return fast
-        # The slow path: anything the fast renderer does not take, and every error (same messages).
-        try:
-            text = tokenizer.apply_chat_template(
-                messages, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt,
-                **kwargs,
-            )
-        except TemplateLimit:
-            raise
-        except Exception as exc:  # jinja2 TemplateError, raise_exception(), a template bug
-            raise RenderError(f"the chat template failed: {type(exc).__name__}: {exc}") from exc
+    # time, loop and output bounds (sftgate.gates.tokenizer.render_limits)
+    text = call_bounded(template, _render, tokenizer, template, messages, add_generation_prompt, kwargs)
     if not isinstance(text, str):
         raise RenderError(f"the chat template returned {type(text).__name__}, not text")
     if len(text) > MAX_OUTPUT:
         raise TemplateLimit(f"the chat template rendered {len(text)} characters (over {MAX_OUTPUT})")
     return text
+
+
+def _render(tokenizer: Any, template: str, messages: list[dict[str, Any]], add_generation_prompt: bool,
+            kwargs: dict[str, Any]) -> Any:
+    renderer = chat_renderer(tokenizer, template)
+    if renderer is not None:
+        fast = renderer.render(messages, add_generation_prompt, tokenizer.special_tokens_map, kwargs)
+        if fast is not None:
+            return fast
+    # The slow path: anything the fast renderer does not take, and every error (same messages).
+    try:
+        return tokenizer.apply_chat_template(
+            messages, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt, **kwargs,
+        )
+    except TemplateLimit:
+        raise
+    except Exception as exc:  # jinja2 TemplateError, raise_exception(), a template bug
+        raise RenderError(f"the chat template failed: {type(exc).__name__}: {exc}") from exc
 
 
 def render_prompt(tokenizer: Any, example: dict[str, Any], spec: PromptSpec) -> str:

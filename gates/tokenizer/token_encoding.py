@@ -39,6 +39,25 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool)
     return [list(ids) for ids in out]
 
 
+def encode_groups(tokenizer: Any, groups: Sequence[Sequence[str]], add_special_tokens: bool) -> list[list[list[int]]]:
+    """:func:`encode_texts` of every text of every group, regrouped. A group is a rendered conversation
+    first, then its prompt and turns: for SentencePiece-style BPE those that are a prefix of the
+    first text come from its ids (:meth:`~sftgate.gates.tokenizer.piece_encoding.PieceEncoder.encode_group`)."""
+    if not add_special_tokens and groups:
+        backend = _backend(tokenizer)
+        pieces = piece_encoder(tokenizer, backend) if backend is not None else None
+        if pieces is not None and not any(is_marked(t) for group in groups for t in group):
+            found = pieces.encode_groups_checked(backend, [list(group) for group in groups])
+            if found is not None:
+                return found
+    flat = encode_texts(tokenizer, [text for group in groups for text in group], add_special_tokens)
+    out, pos = [], 0
+    for group in groups:
+        out.append(flat[pos:pos + len(group)])
+        pos += len(group)
+    return out
+
+
 def encode_offsets(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]]]:
     """``(input_ids, offset_mapping)`` of ``tokenizer(text, add_special_tokens=False,
     return_offsets_mapping=True)``: from the Rust backend directly where :func:`encode_texts` may.

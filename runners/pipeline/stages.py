@@ -35,7 +35,7 @@ from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report
 from sftgate.gates.readers import atomic
 from sftgate.gates.readers import config as config_mod
-from sftgate.runners.pipeline.layout import release_dir_for
+from sftgate.runners.pipeline.layout import protected_paths, release_dir_for
 from sftgate.runners.pipeline.run_folder import read_json, write_loss_curve
 
 Say = Callable[[str], Any]
@@ -325,7 +325,8 @@ def _release(ctx: Context) -> None:
                          extra_manifest={"base_model": base_entry, "provenance": manifest, "job_id": ctx.job_id},
                          profile=str(cfg.get("release.profile") or "transformers"),
                          require_pinned_revision=bool(cfg.get("release.require_pinned_revision", True)),
-                         card=card_settings(cfg))
+                         card=card_settings(cfg),
+                         protected=[*protected_paths(cfg), (ctx.run_dir, "the run folder")])
     except SftgateError as exc:
         ctx.report.add(_error("release", Stage.RELEASE, exc))
         return

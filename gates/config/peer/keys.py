@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from sftgate.gates.adapter.json_problem import json_type
 from sftgate.gates.config.peer.rules import (
     CONFLICTING_CONFIG_KEYS,
     MISSING_CONFIG_KEY,
@@ -68,24 +69,6 @@ RENAMED: dict[str, dict[str, str]] = {
 
 def is_secret(key: str) -> bool:
     return _SECRET.search(key) is not None
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def did_you_mean(key: str, table: KeyTable, known: Mapping[str, KeySpec]) -> list[str]:

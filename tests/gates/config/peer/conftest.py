@@ -18,9 +18,10 @@ def projects(tmp_path_factory) -> dict[str, Path]:
     return {tool: peer_project(tool, root / tool, tokenizers) for tool in TOOLS}
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def no_hf_cache():
-    """Never the machine's own HF cache: a model found there would change what runs."""
+    """Never the machine's own HF cache: a model found there would change what runs (per module, so
+    the environment is restored before any other folder's tests)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_CACHE", "/nonexistent-sftgate-cache")
     mp.setenv("HF_HUB_OFFLINE", "1")
