@@ -27,7 +27,8 @@ def user_error(exc: BaseException) -> SftgateError | None:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         reason = exc.strerror or str(exc) or type(exc).__name__
         if exc.errno in _OUTPUT_ERRNOS:
-            return OutputError(f"{where}cannot write ({reason})")
+            return OutputError(f"{where or 'the output (stdout or stderr): '}cannot write ({reason})",
+                               hint="free some space, or send the output elsewhere")
         return InputError(f"{where}{reason}", hint=_OS_HINTS.get(exc.errno or 0))
     if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from"):  # Path.resolve before 3.13
         return InputError(f"{str(exc).removeprefix('Symlink loop from ').strip(chr(39))}: a loop of symbolic links",

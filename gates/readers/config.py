@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import ConfigError, InputError
+from sftgate.gates.frame.escape import visible
 from sftgate.gates.readers import document
 from sftgate.gates.readers.document import Document, KeyPath, dotted
 
@@ -127,9 +128,10 @@ class ConfigProblem:
     did_you_mean: str | None = None
 
     def __str__(self) -> str:
-        where = f"line {self.line}: {self.key_path}" if self.line else self.key_path
+        """One line: a key or value from the file is shown :func:`~sftgate.gates.frame.escape.visible`."""
+        where = f"line {self.line}: {visible(self.key_path)}" if self.line else visible(self.key_path)
         guess = f"; did you mean '{self.did_you_mean}'?" if self.did_you_mean else ""
-        return f"{where}: {self.message}{guess}"
+        return f"{where}: {visible(self.message)}{guess}"
 
 
 def validate(doc: Document) -> None:

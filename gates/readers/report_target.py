@@ -49,7 +49,7 @@ def _write(path: str, data: bytes, *, what: str, append: bool) -> None:
         fd = _open_descriptor(path)
         if fd is not None:
             return _write_fd(fd, data, shown)
-        kind = _kind(path, shown)
+        kind = _kind(path, shown, what)
         if kind == "special":
             return _write_special(path, data, shown)
         if append:
@@ -69,7 +69,7 @@ def _open_descriptor(path: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _kind(path: str, shown: str) -> str:
+def _kind(path: str, shown: str, what: str) -> str:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -88,8 +88,9 @@ def _kind(path: str, shown: str) -> str:
     if stat.S_ISREG(st.st_mode):
         return "regular"
     if stat.S_ISDIR(st.st_mode):
+        example = "junit.xml" if "junit" in what else "summary.md"
         raise OutputError(f"{shown}: is a folder, expected a file path",
-                          hint=f"e.g. {os.path.join(path, 'junit.xml')}")
+                          hint=f"e.g. {os.path.join(path, example)}")
     if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
         return "special"
     raise OutputError(f"{shown}: is a socket or block device, not a file", hint="give a regular file path")

@@ -135,10 +135,12 @@ class PieceEncoder:
         if self.strings is None:
             self.strings = {token_id: token for token, token_id in self.vocab.items()}
             self.strings.update({token_id: content for content, token_id in self.ids.items()})
-            self.byte_ids = frozenset(i for i, t in self.strings.items() if _BYTE.fullmatch(t))
+            # a byte fallback token of an ASCII byte is one character; the others make up one together
+            ascii_bytes = {i for i, t in self.strings.items() if _BYTE.fullmatch(t) and int(t[3:5], 16) < 0x80}
+            self.byte_ids = frozenset(i for i, t in self.strings.items() if _BYTE.fullmatch(t)) - ascii_bytes
             self.widths = [0] * (max(self.strings, default=-1) + 1)
             for token_id, token in self.strings.items():
-                self.widths[token_id] = len(token)
+                self.widths[token_id] = 1 if token_id in ascii_bytes else len(token)
         ids: list[int] = []
         spans: list[tuple[int, int]] = []
         for start, segment, token_id in self._segments(text):
@@ -294,7 +296,7 @@ def _walk(ids: list[int], strings: dict[int, str], lengths: list[int], segment: 
         widths = list(map(lengths.__getitem__, ids))
     except IndexError:  # an id beyond the vocabulary
         return None
-    if byte_ids.isdisjoint(ids):  # no byte fallback token: every token spans its string
+    if byte_ids.isdisjoint(ids):  # no byte token of a longer character: every token spans its string
         bounds = list(accumulate(widths, initial=start - shift))
         if bounds[-1] != start + len(segment) or 0 in widths:
             return None

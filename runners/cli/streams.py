@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from sftgate.gates.frame.escape import GuardedStream
+from sftgate.gates.frame.escape import GuardedStream, visible
 from sftgate.gates.frame.secrets import Scrubber
 
 
@@ -38,8 +38,9 @@ class IO:
         return not quiet and self.is_tty and self.env.get("CI") != "true"
 
     def say(self, message: str) -> None:
-        """Status lines go to stderr, so stdout stays one document for ``--format json``."""
-        print(message, file=self.stderr, flush=True)
+        """Status lines go to stderr, so stdout stays one document for ``--format json``; one line
+        each, a value in them shown :func:`~sftgate.gates.frame.escape.visible`."""
+        print(visible(message), file=self.stderr, flush=True)
 
     def finish(self) -> None:
         """Write what the guarded streams hold back and flush them."""

@@ -95,16 +95,18 @@ class SftgateCallback(TrainerCallback):
                        train_dataloader: Any = None, **kwargs: Any) -> Any:
         from sftgate.runners.integrations import callback_gates as gates
 
-        self._handler = _find_handler(self)
+        self._handler, trainer = _find_caller(self, "callbacks"), _find_caller(self, "callback_handler")
         verdict = None
         if _is_main(args):
             tokenizer = gates.tokenizer_of(processing_class)
             if tokenizer is None or train_dataloader is None:
                 raise ValueError("SftgateCallback needs the trainer's processing_class (tokenizer) and train dataloader")
             drawn = gates.draw_batches(train_dataloader, self.batches)
+            dataset = getattr(trainer(), "train_dataset", None) if trainer is not None else None
+            rows = self.batches * int(getattr(args, "per_device_train_batch_size", 8) or 8)
             report = gates.train_begin_report(
-                drawn, tokenizer, model, max_seq_len=_max_length(args),
-                allow_prompt_training=self.allow_prompt_training, spec=self._spec())
+                drawn, tokenizer, model, max_seq_len=_max_length(args), allow_prompt_training=self.allow_prompt_training,
+                spec=self._spec(), dataset_rows=gates.masked_rows(dataset, rows))
             verdict = self._conclude("train_begin", report, args)
         self._act("train_begin", gates.broadcast(verdict))
         return control
@@ -218,14 +220,18 @@ def _max_length(args: Any) -> int | None:
     return None
 
 
-def _find_handler(callback: Any) -> Any:
-    """A weak reference to the ``CallbackHandler`` calling us (it is the one that reaches TensorBoard / W&B)."""
+def _find_caller(callback: Any, attribute: str) -> Any:
+    """A weak reference to the object up the call stack that holds this callback: the
+    ``CallbackHandler`` (``attribute="callbacks"``: it reaches TensorBoard / W&B) or the ``Trainer``
+    (``"callback_handler"``: its prepared ``train_dataset``). ``None`` when not found."""
     frame = inspect.currentframe()
-    for _ in range(8):
+    for _ in range(10):
         frame = frame.f_back if frame is not None else None
         if frame is None:
             return None
         owner = frame.f_locals.get("self")
-        if type(owner).__name__ == "CallbackHandler" and callback in getattr(owner, "callbacks", ()):
+        holder = getattr(owner, attribute, None)
+        callbacks = holder if attribute == "callbacks" else getattr(holder, "callbacks", None)
+        if isinstance(callbacks, list) and any(c is callback for c in callbacks):
             return weakref.ref(owner)
     return None

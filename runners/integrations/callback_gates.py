@@ -2,9 +2,10 @@
 
 - :func:`draw_batches`: K collated batches from the trainer's own train dataloader, with every
   random state put back, so training sees the same order as without the callback;
-- :func:`train_begin_report`: the label gate on those batches, and the eos / prompt-alignment
-  gates on the processing class and the model's generation config (saved to a temp folder, so
-  the gates read exactly what a release would ship);
+- :func:`train_begin_report`: the label gate on those batches (and on the prepared dataset's first
+  rows when they hold a mask column the dataloader drops: :func:`masked_rows`), and the eos /
+  prompt-alignment gates on the processing class and the model's generation config (saved to a
+  temp folder, so the gates read exactly what a release would ship);
 - :func:`evaluate_report`: greedy generation of the fixed cases, strict-json and eos-behaviour;
 - :func:`save_report`: adapter completeness of a checkpoint, against the model's own modules;
 - :func:`broadcast` and :func:`write_and_print`: the verdict to every rank, the report to files.
@@ -67,9 +68,22 @@ def draw_batches(dataloader: Any, k: int) -> list[dict[str, Any]]:
     return out
 
 
+def masked_rows(dataset: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a prepared ``datasets.Dataset`` as Arrow, when it holds a mask column
+    the dataloader drops (TRL keeps ``completion_mask`` when ``completion_only_loss=False``), else None."""
+    names = set(getattr(dataset, "column_names", None) or ())
+    if "input_ids" not in names or not names & {"completion_mask", "assistant_masks"}:
+        return None
+    keep = [c for c in ("input_ids", "labels", "attention_mask", "completion_mask", "assistant_masks", "seq_lengths")
+            if c in names]
+    table = dataset.select(range(min(rows, len(dataset)))).select_columns(keep).with_format("arrow")[:]
+    return table.combine_chunks().to_batches()
+
+
 def train_begin_report(batches: list[dict[str, Any]], tokenizer: Any, model: Any, *, max_seq_len: int | None,
-                       allow_prompt_training: bool, spec: Any = None) -> Report:
-    """The label gate on the drawn batches plus the template gates on the processing class."""
+                       allow_prompt_training: bool, spec: Any = None, dataset_rows: Any = None) -> Report:
+    """The label gate on the drawn batches (and on the prepared dataset's first rows when they carry
+    a mask the batches lack) plus the template gates on the processing class."""
     from sftgate.gates.frame import registry
     from sftgate.gates.tokenizer import eos, labels, prompt_alignment
     from sftgate.gates.tokenizer.label_input import from_padded
@@ -83,6 +97,16 @@ def train_begin_report(batches: list[dict[str, Any]], tokenizer: Any, model: Any
     report.add(run_gate(gate.name, gate.stage, labels.check_batches, batches=token_batches, tokenizer=tokenizer,
                         source="train_dataloader", spec=spec, max_seq_len=max_seq_len,
                         allow_prompt_training=allow_prompt_training))
+    if dataset_rows:
+        from sftgate.gates.tokenizer.label_input import from_arrow
+
+        prepared, first = [], 1
+        for arrow_batch in dataset_rows:
+            prepared.append(from_arrow(arrow_batch, first_row=first, display="train_dataset"))
+            first += arrow_batch.num_rows
+        report.add(run_gate(gate.name, gate.stage, labels.check_batches, batches=prepared, tokenizer=tokenizer,
+                            source="train_dataset", spec=spec, max_seq_len=max_seq_len,
+                            allow_prompt_training=allow_prompt_training))
     with tempfile.TemporaryDirectory(prefix="sftgate-callback-") as tmp:
         folder = Path(tmp)
         tokenizer.save_pretrained(folder)

@@ -31,6 +31,7 @@ def mask_pad_collator(tok):
 # name -> (records, template, pad_is_eos, collator, SFTConfig options, rule, also through `sftgate labels`)
 FAILURES = {
     "prompt_trained": (chat_records, None, False, None, {}, "prompt_trained", True),
+    "completion_only_loss_off": (pc_records, None, False, None, {"completion_only_loss": False}, "prompt_trained", True),
     "end_of_turn_not_in_generation": (chat_records, "chatml_generation_no_eot.jinja", False, None,
                                       {"assistant_only_loss": True}, "eos_masked", True),
     "pad_is_eos_and_collator_masks_pads": (pc_records, None, True, mask_pad_collator, {}, "eos_masked", False),
