@@ -1,12 +1,17 @@
-"""Benchmark: ``sftgate json-check`` on 100k outputs against a plain ``json.loads`` loop.
+"""Benchmark: ``sftgate json-check`` on 100k outputs against a plain ``json.loads`` loop, and its memory.
 
-The baseline is what a naive checker does: read the file, ``json.loads`` every line and then
-every output (no schema, no classification). json-check does all of that strictly, classifies
-every failure, validates against the schema, diffs expected values and renders the report.
-Both run in the same process on the same file. Target: json-check at most 3x the baseline.
+Part 1 (time): the baseline is what a naive checker does: read the file, ``json.loads`` every line
+and then every output (no schema, no classification). json-check does all of that strictly,
+classifies every failure, validates against the schema, diffs expected values and renders the
+report. Both run in the same process on the same file. Target: json-check at most 3x the baseline.
 
-    .venv/bin/python benchmarks/bench_json_check.py            # 100k outputs, 5% failing
-    .venv/bin/python benchmarks/bench_json_check.py --n 20000 --fail-rate 0.3 --repeat 5
+Part 2 (memory): 1M outputs that ALL fail, ``sftgate json-check`` in a fresh process, its peak
+resident memory sampled from ``/proc`` (``proc_memory.measure``) next to the baseline loop's in its
+own process. Target: under 500 MB (each rule lists 100 findings, the others are counted).
+
+    .venv/bin/python benchmarks/bench_json_check.py            # 100k outputs, 5% failing; 1M failing
+    .venv/bin/python benchmarks/bench_json_check.py --n 20000 --fail-rate 0.3 --repeat 5 --memory-n 0
+    .venv/bin/python benchmarks/bench_json_check.py --memory-n 1000000 --repeat 0
 """
 
 from __future__ import annotations
@@ -112,7 +117,58 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--fail-rate", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--memory-n", type=int, default=1_000_000, help="outputs of the memory part (0: skip it)")
     args = parser.parse_args()
+    if args.repeat:
+        timing(args)
+    if args.memory_n:
+        memory(args.memory_n)
+    return 0
+
+
+BASELINE = """
+import json, sys
+ok = 0
+with open(sys.argv[1], encoding="utf-8") as handle:
+    for line in handle:
+        record = json.loads(line)
+        try:
+            json.loads(record["output"])
+            ok += 1
+        except ValueError:
+            pass
+print(ok)
+"""
+
+
+def memory(n: int) -> None:
+    """Part 2: peak memory of json-check on ``n`` outputs that all fail, in its own process."""
+    from proc_memory import measure
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs, schema = Path(tmp) / "outputs.jsonl", Path(tmp) / "schema.json"
+        start = time.perf_counter()
+        make_outputs(outputs, n, 1.0)
+        schema.write_text(json.dumps(SCHEMA))
+        size = outputs.stat().st_size / 1e6
+        print(f"\nmemory: {n:,} outputs, all failing ({size:.0f} MB, written in {time.perf_counter() - start:.0f} s)")
+        base = measure([sys.executable, "-c", BASELINE, str(outputs)])
+        run = measure([sys.executable, "-m", "sftgate.runners.cli.main", "json-check", str(outputs), "--schema",
+                       str(schema), "--format", "json", "--min-pass-rate", "0"], cwd=ROOT)
+    report = json.loads(run["out"])
+    gate = report["gates"][0]
+    listed = len(gate["findings"])
+    print(f"json.loads loop   : {base['wall']:.1f} s, peak RSS {base['peak_rss_mib']} MiB "
+          f"(private {base['peak_private_mib']} MiB), load {base['load']}")
+    print(f"sftgate json-check: {run['wall']:.1f} s (exit {run['exit']}), peak RSS {run['peak_rss_mib']} MiB "
+          f"(private {run['peak_private_mib']} MiB; target < 500 MB), load {run['load']}")
+    print(f"  {gate['metrics']['failed']:,} failed cases, {listed} findings listed, "
+          f"{gate['metrics'].get('findings_not_listed', 0):,} counted and not listed; "
+          f"report {len(run['out']) / 1e6:.1f} MB")
+
+
+def timing(args: argparse.Namespace) -> None:
+    """Part 1: json-check against the json.loads loop, in this process."""
     with tempfile.TemporaryDirectory() as tmp:
         outputs, schema = Path(tmp) / "outputs.jsonl", Path(tmp) / "schema.json"
         make_outputs(outputs, args.n, args.fail_rate)
@@ -132,7 +188,6 @@ def main() -> int:
     print(f"json.loads loop : {base:.3f} s  ({base / args.n * 1e6:.2f} us/output)")
     print(f"sftgate json-check: {gate:.3f} s  ({gate / args.n * 1e6:.2f} us/output)")
     print(f"ratio: {gate / base:.2f}x (target <= 3x)")
-    return 0
 
 
 if __name__ == "__main__":

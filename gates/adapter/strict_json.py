@@ -34,7 +34,9 @@ from sftgate.gates.adapter.strict_json_metrics import PassRateTally, allowed_fai
 from sftgate.gates.adapter.strict_json_rules import GATE, RULES, R
 from sftgate.gates.adapter.value_diff import MAX_DIFFS, value_diff
 from sftgate.gates.frame.core import Finding, InputError, Severity
-from sftgate.gates.readers.cases import MISSING, read_jsonl_lines
+from sftgate.gates.frame.finding_cap import MAX_PER_RULE, FindingCap
+from sftgate.gates.readers.cases import MISSING, count_jsonl_lines, iter_jsonl_lines
+from sftgate.gates.readers.textfile import regular_path
 
 __all__ = ["GATE", "MAX_FINDINGS_PER_CASE", "RULES", "check", "check_records", "record_problems"]
 
@@ -53,6 +55,7 @@ def check_records(
     fail_fast: bool = False,
     metrics: dict[str, Any] | None = None,
     n_records: int | None = None,
+    max_per_rule: int = MAX_PER_RULE,
 ) -> Iterator[Finding]:
     """Check every record; yield findings; fill ``metrics`` (pass_rate, counts per rule, eos_stop_rate).
 
@@ -68,11 +71,13 @@ def check_records(
     size = n_records if n_records is not None else len(records) if isinstance(records, Sized) else None
     allowed = allowed_failures(min_pass_rate, size) if fail_fast else None
     tally = PassRateTally()
+    cap = FindingCap(max_per_rule)  # at most max_per_rule findings built per rule; every case counted
     for item in records:
         tally.total += 1
         if isinstance(item, Finding):  # an unreadable record
             tally.counts[item.rule] += 1
-            yield item
+            if cap.admit(item):
+                yield item
         else:
             record = item
             reason = normalize_stop_reason(record.stop_reason)
@@ -86,7 +91,8 @@ def check_records(
                 tally.counts[rule] += 1
             location = f"{source}:{record.line}" if record.line is not None else record.id
             for problem in problems[:MAX_FINDINGS_PER_CASE]:
-                yield _finding(problem, record, location, reason, severity, len(problems))
+                if cap.room(problem.rule, location, code=R[problem.rule].code, severity=severity):
+                    yield _finding(problem, record, location, reason, severity, len(problems))
         if allowed is not None and tally.failed > allowed:
             tally.stopped_early = size is None or tally.total < size
             break
@@ -94,8 +100,11 @@ def check_records(
         raise InputError(
             f"{source}: no outputs to check", hint='one generation per line: {"id": "c1", "output": "..."}'
         )
+    yield from cap.summaries()
     if metrics is not None:
         metrics.update(tally.metrics(min_pass_rate, size))
+        if cap.not_listed:
+            metrics["findings_not_listed"] = cap.not_listed
     verdict = tally.verdict(source, min_pass_rate, size)
     if verdict is not None:
         yield verdict
@@ -163,14 +172,17 @@ def check(
     fail_fast: bool = False,
     exact_keys: bool = False,
     metrics: dict[str, Any] | None = None,
+    max_per_rule: int = MAX_PER_RULE,
 ) -> Iterator[Finding]:
-    """``sftgate json-check``: check an outputs JSONL file (see the module docstring)."""
+    """``sftgate json-check``: check an outputs JSONL file (see the module docstring), streamed."""
     if schema is not None and not isinstance(schema, OutputSchema):
         schema = OutputSchema.load(schema, exact_keys=exact_keys)
     source = str(outputs)
-    lines = read_jsonl_lines(outputs)  # strings only; records are parsed one at a time (streaming
-    # keeps 100k parsed records from sitting in memory, where the cyclic GC would walk them again and again)
-    items = (parse_output_line(text, n, source) for n, text in lines)
+    # Streamed: one line in memory at a time, so a million outputs take no more memory than ten.
+    # --fail-fast below a pass rate of 1 needs the number of cases first (a FIFO is copied to a file for that).
+    counted = fail_fast and min_pass_rate < 1.0
+    path = regular_path(outputs, display=source) if counted else outputs
+    items = (parse_output_line(text, n, source) for n, text in iter_jsonl_lines(path))
     if metrics is not None and schema is not None:
         metrics["schema_validator"] = (
             f"{schema.draft} ({'compiled fast path' if schema.fast else 'jsonschema'})"
@@ -182,5 +194,6 @@ def check(
         min_pass_rate=min_pass_rate,
         fail_fast=fail_fast,
         metrics=metrics,
-        n_records=len(lines),
+        n_records=count_jsonl_lines(path) if counted else None,
+        max_per_rule=max_per_rule,
     )

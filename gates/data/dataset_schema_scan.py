@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sftgate.gates.adapter.json_problem import json_type
@@ -28,62 +28,46 @@ from sftgate.gates.data.record_checks import (
     unknown_format_problem,
 )
 from sftgate.gates.frame.core import Finding
+from sftgate.gates.frame.finding_cap import FindingCap
 from sftgate.gates.readers.dataset_io import DatasetSource
 from sftgate.gates.readers.jsonl_reader import ReadIssue
 from sftgate.gates.readers.roles import accepted_roles
 
 
 class Emitter:
-    """Builds findings, at most ``cap`` per rule per file; counts all of them."""
+    """Builds findings, at most ``cap`` per rule per file (a :class:`FindingCap`); counts all of them."""
 
     def __init__(self, source: DatasetSource, cap: int) -> None:
         self.source = source
-        self.cap = cap
-        self.counts: dict[str, int] = {}  # every finding, listed or not
-        self.listed: dict[str, int] = {}
-        self.omitted: dict[str, list[int]] = {}  # the first lines of the unlisted ones
+        self.cap = FindingCap(cap)
+        self.counts = self.cap.totals  # every finding per rule, listed or not
 
     def __call__(self, rule: str, message: str, line: int, *, suggestion: str | None = None,
                  evidence: dict[str, Any] | None = None) -> Finding | None:
-        self.counts[rule] = self.counts.get(rule, 0) + 1
-        if not self._room(rule, line):
+        spec = R[rule]
+        if not self.cap.room(rule, self.source.location(line), code=spec.code, severity=spec.severity):
             return None
-        return R[rule].finding(message, self.source.location(line), suggestion=suggestion, evidence=evidence,
-                               line=line if self.source.line_based else None)
-
-    def _room(self, rule: str, line: int) -> bool:
-        n = self.listed.get(rule, 0)
-        if self.cap and n >= self.cap:
-            lines = self.omitted.setdefault(rule, [])
-            if len(lines) < 20:
-                lines.append(line)
-            return False
-        self.listed[rule] = n + 1
-        return True
+        return spec.finding(message, self.source.location(line), suggestion=suggestion, evidence=evidence,
+                            line=line if self.source.line_based else None)
 
     def absorb(self, part: ChunkScan) -> Iterator[Finding]:
         """Take a chunk's findings (already capped per chunk) in file order, under the file's cap."""
         for f in part.findings:
-            line = f.file_line or 0
-            if self._room(f.rule, line):
+            if self.cap.admit(f):
                 yield f
-        for rule, total in part.counts.items():
-            self.counts[rule] = self.counts.get(rule, 0) + total
-        for rule, lines in part.omitted.items():
-            mine = self.omitted.setdefault(rule, [])
-            mine.extend(lines[: 20 - len(mine)])
+        self.cap.absorb(part.cap)
 
     def summaries(self, records: int) -> Iterator[Finding]:
-        for rule, lines in self.omitted.items():
-            total = self.counts[rule]
-            listed = self.listed.get(rule, 0)
-            pct = 100.0 * total / records if records else 0.0
-            yield R[rule].finding(
-                f"{total - listed} more {rule} findings not listed ({total} in all, {pct:.2f}% of records)",
-                self.source.location(lines[0]),
-                evidence={"total": total, "listed": listed, "percent": round(pct, 3), "next_lines": lines},
-                line=lines[0] if self.source.line_based else None,
-            )
+        """The cap's summary per rule, with the share of records and the next lines."""
+        extra = {}
+        for rule, locations in self.cap.next.items():
+            pct = 100.0 * self.cap.totals[rule] / records if records else 0.0
+            extra[rule] = {"percent": round(pct, 3),
+                           "next_lines": [int(loc.rpartition(":")[2]) for loc in locations]}
+        for f in self.cap.summaries(extra=extra):
+            first = extra[f.rule]["next_lines"][0] if extra[f.rule]["next_lines"] else None
+            yield replace(f, message=f"{f.message[:-1]}, {extra[f.rule]['percent']:.2f}% of records)",
+                          line=first if self.source.line_based else None)
 
 
 @dataclass
@@ -100,8 +84,7 @@ class ChunkScan:
     """What scanning one chunk of a file leaves: capped findings, counts, compact per-record arrays."""
 
     findings: list[Finding] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    omitted: dict[str, list[int]] = field(default_factory=dict)
+    cap: FindingCap = field(default_factory=FindingCap)  # the chunk's counts, and where its unlisted findings are
     records: int = 0
     valid: int = 0
     schema_fails: int = 0
@@ -245,5 +228,5 @@ def scan_chunk(ctx: ScanContext, source: DatasetSource, records: Iterator[tuple[
         out.too_long = tokens.too_long
         out.token_path = "batched (verified against encode_many)" if tokens.fast else "encode_many"
     out.records, out.valid, out.schema_fails = records_n, valid, schema_fails
-    out.counts, out.omitted = emit.counts, emit.omitted
+    out.cap = emit.cap
     return out

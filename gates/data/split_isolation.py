@@ -36,6 +36,7 @@ from sftgate.gates.data.leak_hashing import extract, record_words
 from sftgate.gates.data.leak_scan import ScanResult, ngram_leaks, scan_task
 from sftgate.gates.data.split_isolation_rules import EXACT, GATE, KIND_RULE, NORMALIZED, PROMPT, RULES, R
 from sftgate.gates.frame.core import Finding
+from sftgate.gates.frame.finding_cap import FindingCap
 from sftgate.gates.readers.dataset_io import default_workers, map_chunks, open_dataset
 from sftgate.gates.readers.roles import roles_from_config
 
@@ -98,14 +99,12 @@ def check(
     assert res is not None
     ng_leaks = ngram_leaks(index, res, common=ngram_common)
 
-    counts: dict[str, int] = {name: 0 for name in R}
-    emitted: dict[str, int] = {}
+    cap = FindingCap(max_per_rule)
+    counts = cap.totals
 
     def emit(rule: str, message: str, location: str, line: int | None, evidence: dict[str, Any]) -> Finding | None:
-        counts[rule] += 1
-        if max_per_rule and counts[rule] > max_per_rule:
+        if not cap.room(rule, location, code=R[rule].code, severity=R[rule].severity):
             return None
-        emitted[rule] = emitted.get(rule, 0) + 1
         return R[rule].finding(message, location, evidence=evidence, line=line)
 
     t_loc = train_source.location
@@ -150,11 +149,7 @@ def check(
                  cline or None, {"case": case_id, "train": t_loc(tline), "cases": where, "train_matches": n_train})
         if f is not None:
             yield f
-    for rule, total in counts.items():
-        if max_per_rule and total > max_per_rule:
-            yield R[rule].finding(f"{total - max_per_rule} more {rule} findings not listed ({total} in all)",
-                                  eval_source.display if eval_source is not None else str(cases),
-                                  evidence={"total": total, "listed": max_per_rule})
+    yield from cap.summaries()
 
     n_eval = len(index.lines)
     if n_workers > 1:

@@ -152,11 +152,15 @@ class GuardedStream:
         self._scrub = scrub
         self._held = ""
         self._mid = False  # the current line already has content that decided it
+        self._at_break = True  # nothing written yet, or the last character written ends a runner line
 
     def write(self, text: str) -> int:
         if self._scrub is not None:
             text = self._scrub(text)
-        self.raw.write(self._guard(text))
+        out = self._guard(text)
+        if out:
+            self.raw.write(out)
+            self._at_break = out[-1] in "\n\r"
         return len(text)
 
     def _guard(self, text: str) -> str:
@@ -193,8 +197,8 @@ class GuardedStream:
         if self._scrub is not None:
             line = self._scrub(line)
         line = _SPLIT.sub(" ", line)  # one line, whatever the caller built
-        prefix = self._held + ("\n" if self._mid or self._held else "")
-        self._held, self._mid = "", False
+        prefix = self._held + ("\n" if self._held or not self._at_break else "")
+        self._held, self._mid, self._at_break = "", False, True
         self.raw.write(prefix + line + "\n")
 
     def finish(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sftgate.gates.frame.core import Finding, GateResult, GateSkipped, SftgateError, Stage, Status
 from sftgate.gates.frame.failures import user_error
+from sftgate.gates.frame.finding_cap import MAX_PER_RULE, FindingCap
 
 
 def run_gate(
@@ -23,14 +24,21 @@ def run_gate(
 ) -> GateResult:
     """Run ``check(**kwargs)`` and return its :class:`GateResult`.
 
-    Every finding is collected unless ``fail_fast``, which stops after the first error.
+    Every finding is collected unless ``fail_fast``, which stops after the first error; at most
+    ``max_per_rule`` per rule are listed (the gate's own argument when it takes one, else
+    :data:`~sftgate.gates.frame.finding_cap.MAX_PER_RULE`), the others counted in one summary
+    finding per rule (:class:`~sftgate.gates.frame.finding_cap.FindingCap`).
     A ``check`` that takes a ``metrics`` parameter gets a dict to fill (pass rates, counts);
     it lands in the result's ``metrics``. :class:`GateSkipped` becomes ``skip``; any other exception
     becomes ``error`` with the reason (exit 2 for bad input, 3 otherwise), never ``fail``.
     """
     findings: list[Finding] = []
-    if metrics is None and "metrics" in inspect.signature(check).parameters:
+    parameters = inspect.signature(check).parameters
+    if metrics is None and "metrics" in parameters:
         metrics = {}
+    # every gate's findings bounded: its own max_per_rule when it takes one, else MAX_PER_RULE
+    own = parameters["max_per_rule"].default if "max_per_rule" in parameters else MAX_PER_RULE
+    cap = FindingCap(kwargs.get("max_per_rule", MAX_PER_RULE if own is inspect.Parameter.empty else own))
     if metrics is not None:
         kwargs["metrics"] = metrics
     start = time.perf_counter()
@@ -39,7 +47,8 @@ def run_gate(
     exit_code = 3
     try:
         for finding in check(**kwargs):
-            findings.append(finding)
+            if cap.admit(finding):
+                findings.append(finding)
             if fail_fast and finding.is_error:
                 reason = "stopped at the first error (--fail-fast)"
                 break
@@ -53,6 +62,7 @@ def run_gate(
             status, reason, exit_code = Status.ERROR, str(known), known.exit_code
         else:
             status, reason = Status.ERROR, f"{type(exc).__name__}: {exc}"
+    findings.extend(cap.summaries())
     seconds = time.perf_counter() - start
     if status is Status.PASS and any(f.is_error for f in findings):
         status = Status.FAIL

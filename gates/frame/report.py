@@ -9,14 +9,23 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from sftgate.gates import __version__
 from sftgate.gates.frame.core import GateResult, Severity, Status
-from sftgate.gates.frame.escape import gh_data, gh_prop, md_code, md_text, visible, write_command, xml_attr, xml_text
+from sftgate.gates.frame.escape import (
+    gh_data,
+    gh_prop,
+    md_code,
+    md_text,
+    visible,
+    write_command,
+    xml_attr,
+    xml_text,
+)
 from sftgate.gates.readers import report_target
 
 SCHEMA_VERSION = 1
@@ -132,10 +141,11 @@ def gate_lines(g: GateResult, *, color: bool = False) -> list[str]:
     if errors:
         count = sum(1 for f in g.findings if f.is_error)
         head += f": {count} error finding{'s' if count != 1 else ''} ({visible(', '.join(errors))})"
-    reason = [visible(line) for line in (g.reason or "").split("\n")]  # sftgate's own lines (a hint)
+    # A reason may hold lines (an error and its hint): each is shown after a "|", so none starts a line
+    reason = [visible(line) for line in (g.reason or "").split("\n")]
     if g.reason:
         head += f": {reason[0]}"
-    lines = [head] + [f"        {line.strip()}" for line in reason[1:] if line.strip()]
+    lines = [head] + [f"        | {line.strip()}" for line in reason[1:] if line.strip()]
     for f in g.findings:
         sev = _paint(f"{f.severity.value:<7}", _SEV_COLOR[f.severity], color)
         lines.append(f"  {sev} {f.code} {visible(f.rule)}  {visible(f.location)}")

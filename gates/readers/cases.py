@@ -13,7 +13,7 @@ the standard roles plus the chat template's own, the same policy as for training
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,31 @@ def read_jsonl_lines(path: str | Path) -> list[tuple[int, str]]:
     p = Path(path)
     text = textfile.read_text(p, display=str(path), expected="a JSONL file (one JSON object per line)")
     return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+
+
+def iter_jsonl_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """:func:`read_jsonl_lines`, streamed: one line in memory at a time (a file of a million outputs
+    stays out of memory); invalid UTF-8 raises :class:`InputError` naming the line."""
+    shown = str(path)
+    expected = "a JSONL file (one JSON object per line)"
+    try:
+        with textfile.open_input(path, display=shown, expected=expected) as handle:
+            for n, raw in enumerate(handle, start=1):
+                if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM, as utf-8-sig drops it
+                    raw = raw[3:]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{shown}:{n}: not UTF-8 text ({exc.reason})", hint="save the file as UTF-8") from None
+                if line.strip():
+                    yield n, line[:-1] if line.endswith("\n") else line
+    except OSError as exc:
+        raise textfile.os_problem(exc, shown, expected) from None
+
+
+def count_jsonl_lines(path: str | Path) -> int:
+    """How many lines :func:`iter_jsonl_lines` gives (a pass over the file, nothing kept)."""
+    return sum(1 for _ in iter_jsonl_lines(path))
 
 
 def load_cases(path: str | Path, *, roles: Iterable[str] | None = None) -> list[FixedCase]:

@@ -5,9 +5,9 @@ publishing all list a folder with :func:`list_model_folder`, so what one of them
 see too: dot-folders (``.cache/``), ``__pycache__`` and every subfolder are walked; nothing is
 skipped.
 
-A symlink is never followed, wherever it points (inside the folder, outside it, nowhere, in a
-loop): it is listed in :attr:`FolderListing.odd` with what it is, as are FIFOs, sockets, device
-nodes and subfolders that cannot be read. A release holds regular files only.
+A symlink inside the folder is never followed, wherever it points (inside the folder, outside it,
+nowhere, in a loop): it is listed in :attr:`FolderListing.odd` with what it is, as are FIFOs,
+sockets, device nodes and subfolders that cannot be read. A release holds regular files only.
 
 Example::
 
@@ -53,11 +53,13 @@ class FolderListing:
 
 
 def list_model_folder(root: str | os.PathLike[str]) -> FolderListing:
-    """Walk ``root`` without following any symlink; raise InputError when it is not a folder."""
+    """Walk ``root`` without following any symlink inside it; raise InputError when it is not a folder.
+
+    ``root`` itself may be a link to a folder (the path the user named is read as given).
+    """
     base = Path(root)
-    if base.is_symlink() or not base.is_dir():
-        what = "a symlink" if base.is_symlink() else "not a folder"
-        raise InputError(f"{base}: {what}", hint="pass the model folder itself (sftgate never follows symlinks)")
+    if not base.is_dir():
+        raise InputError(f"{base}: not a folder", hint="pass the model folder itself")
     files: list[str] = []
     odd: list[OddEntry] = []
     stack = [""]

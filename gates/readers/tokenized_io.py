@@ -27,7 +27,7 @@ TOKEN_COLUMNS = ("input_ids", "labels", "attention_mask", "position_ids", "compl
 COLUMNS = (*TOKEN_COLUMNS, "seq_lengths")
 PARQUET_BATCH = 8192
 JSON_BLOCK = 8 << 20
-ALIASES = {"assistant_mask": "assistant_masks", "loss_mask": "completion_mask"}
+ALIASES = {"assistant_mask": "assistant_masks", "loss_mask": "completion_mask"}  # other trainers' names
 
 
 @dataclass

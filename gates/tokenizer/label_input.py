@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from sftgate.gates.frame.core import InputError
+from sftgate.gates.readers.tokenized_io import ALIASES
 from sftgate.gates.tokenizer.label_scan import IGNORE_INDEX, TokenBatch
 
 LABEL_SOURCES = ("labels", "assistant_masks", "completion_mask", "input_ids")
-ALIASES = {"assistant_mask": "assistant_masks", "loss_mask": "completion_mask"}
 
 
 def labels_source(columns: set[str] | Any) -> str:

@@ -178,9 +178,9 @@ def checked_binop(operator: str, left: Any, right: Any) -> None:
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT:
                 raise TemplateLimit(f"the chat template builds a value of {len(seq) * n} items (over {MAX_OUTPUT})")
-    elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
-        if abs(left) > 1 and abs(left).bit_length() * right > MAX_POW_BITS:
-            raise TemplateLimit(f"the chat template computes {left} ** {right}: too big")
+    elif (operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0
+          and abs(left) > 1 and abs(left).bit_length() * right > MAX_POW_BITS):
+        raise TemplateLimit(f"the chat template computes {left} ** {right}: too big")
 
 
 def bounded_text(chunks: Iterator[str]) -> str:

@@ -10,8 +10,9 @@ One import, one argument; nothing is printed unless a gate has something to say:
 
 - ``on_train_begin``: draws ``batches`` batches from the trainer's own train dataloader (after
   tokenization, completion / assistant masks, packing and the collator: what the model sees) and
-  runs the ``labels`` gate on them, plus ``prompt-alignment`` and ``eos`` on the processing class
-  and the model's generation config. A failure stops training before the first step
+  runs the ``labels`` gate on them (and on the first rows of the prepared ``train_dataset`` when it
+  holds a mask column the dataloader drops), plus ``prompt-alignment`` and ``eos`` on the processing
+  class and the model's generation config. A failure stops training before the first step
   (``on_error="warn"``: it only reports).
 - ``on_evaluate`` (with ``cases`` and ``output_schema``): greedy generation of the fixed cases with
   the model as it trains, then ``strict-json`` and ``eos-behaviour``; ``sftgate/pass_rate`` and

@@ -202,3 +202,34 @@ def test_rule_codes_are_stable():
         ("LBL007", "token_out_of_range"),
     ]
     assert all(r.gate == "labels" and r.why and r.fix for r in labels.RULES)
+
+
+ROW = st.lists(st.tuples(st.integers(0, 12), st.booleans()), min_size=0, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(ROW, min_size=1, max_size=8), positions=st.booleans(), attention=st.booleans())
+def test_the_scanner_takes_any_batch(rows, positions, attention):
+    """Any ragged batch: no crash, every position inside the batch and sorted, counts consistent."""
+    import numpy as np
+
+    from sftgate.gates.tokenizer.label_scan import TokenBatch, scan_batch
+    from sftgate.gates.tokenizer.label_tally import LabelTally
+    from sftgate.gates.tokenizer.turn_regions import TurnMarkers
+
+    markers = TurnMarkers(headers=(("user", (10,)), ("assistant", (11, 3))), end_of_turn=(12, 2), after_end=(3,),
+                          bos_id=1, eos_id=2)
+    ids = np.array([t for row in rows for t, _ in row], dtype=np.int64)
+    labels = np.array([t if trained else -100 for row in rows for t, trained in row], dtype=np.int64)
+    offsets = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    batch = TokenBatch(ids, offsets, labels,
+                       attention_mask=(ids != 0).astype(np.int64) if attention else None,
+                       position_ids=np.concatenate([np.arange(len(r)) for r in rows]).astype(np.int64) if positions else None)
+    hits = scan_batch(batch, markers, pad_id=0, vocab_limit=12)
+    for name, found in hits.hits.items():
+        assert ((found >= 0) & (found < max(len(ids), 1))).all() and (np.diff(found) >= 0).all(), name
+    tally = LabelTally()
+    tally.add(batch, hits)
+    summary = tally.finish()
+    assert all(t.rows <= len(rows) for t in summary["rules"].values())
+    assert summary["figures"]["trained_tokens"] <= summary["figures"]["tokens"] <= len(ids)

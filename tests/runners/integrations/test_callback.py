@@ -145,6 +145,35 @@ def test_a_clean_run_logs_the_pass_and_stop_rates(trl_setup, tmp_path, fixtures_
     assert (tmp_path / "out" / "sftgate" / "evaluate-step2.json").is_file()
 
 
+def test_stop_at_pass_rate_ends_training_early(trl_setup, tmp_path, fixtures_dir):
+    from sftgate.runners.integrations.callback import SftgateCallback
+
+    callback = SftgateCallback(batches=1, cases=fixtures_dir / "data" / "clean_cases.jsonl",
+                               output_schema=fixtures_dir / "data" / "output_schema.json", max_new_tokens=2,
+                               stop_at_pass_rate=0.0)
+    trainer = trainer_for(trl_setup, tmp_path / "out", chat_records(8), template="chatml_generation.jinja",
+                          callback=callback, assistant_only_loss=True, max_steps=4, eval_strategy="steps",
+                          eval_steps=1, eval_records=chat_records(4))
+    trainer.train()
+    assert trainer.state.global_step == 1
+
+
+def test_fail_on_drop_fails_when_the_pass_rate_falls(tmp_path):
+    from types import SimpleNamespace
+
+    from sftgate.gates.frame.report import Report
+    from sftgate.runners.integrations.callback import SftgateCallback, SftgateGateError
+
+    callback = SftgateCallback(fail_on_drop=0.2)
+    args, report = SimpleNamespace(output_dir=str(tmp_path)), Report(command="eval")
+    verdicts = [callback._judge_rates(report, {"sftgate/pass_rate": rate}, args, SimpleNamespace(global_step=step))
+                for step, rate in ((1, 0.8), (2, 0.7), (3, 0.5))]
+    assert [v["passed"] for v in verdicts] == [True, True, False]
+    with pytest.raises(SftgateGateError):
+        callback._act("evaluate", verdicts[-1])
+    assert (tmp_path / "sftgate" / "evaluate-step3.json").is_file()
+
+
 def test_warn_mode_trains_and_reports(trl_setup, tmp_path, capsys):
     from sftgate.runners.integrations.callback import SftgateCallback
 
