@@ -1,24 +1,28 @@
-"""Benchmark: ``sftgate data`` on 1M records against a stdlib ``json.loads`` loop, plus tokenizing.
+"""Benchmark: ``sftgate data`` on 1M records against a stdlib ``json.loads`` loop, plus tokenizing;
+one process, sftgate's own choice of workers and one worker per CPU side by side.
 
 Part 1 (no tokenizer): 1M prompt/completion records (about 300 MB: a shared 13-word instruction,
 a 10-22 word review, a JSON completion with a label, a score and two words of the review) and
-100k eval records with planted leaks (exact,
-normalised, same prompt, shared 13-gram), checked with an output schema:
+100k eval records with planted leaks (exact, normalised, same prompt, shared 13-gram), checked
+with an output schema:
 
-    sftgate data train.jsonl --eval eval.jsonl --output-schema schema.json --format json --quiet
+    sftgate data train.jsonl --eval eval.jsonl --output-schema schema.json --format json --quiet [--workers N]
 
-runs in a child process (its wall time and, through ``wait4``, its peak RSS, workers included)
-against the baseline, a loop that only ``json.loads`` every line of both files. Targets: at most
-3x the baseline's time, peak RSS under 1 GB; the planted leaks must all be found.
+Each setting runs in a fresh process (``proc_memory.measure``): wall and CPU time (all its
+processes), and the peak memory of ALL its processes together, sampled from ``/proc``: RSS,
+PSS (shared pages split between the processes that share them: what the tree really takes) and
+private memory (what each process owns alone; the file it reads is not in it), with the PSS each
+extra worker adds. The baseline loop only ``json.loads`` every line of both files. Targets: at
+most 3x the baseline's time, peak RSS under 1 GB; the planted leaks must all be found.
 
 Part 2 (tokenizer): 220k chat records through the Mistral v3 SentencePiece tokenizer that
 mistral-common ships (converted offline by ``fixtures.tokenizers``), token lengths and
-``too_long`` with ``--max-seq-len``: records/s (the bar: about 7k/s, mistral-finetune's
-``validate_data`` on this machine class).
+``too_long`` with ``--max-seq-len``, the same three settings.
 
     .venv/bin/python benchmarks/bench_data.py                      # both parts, full size
+    .venv/bin/python benchmarks/bench_data.py --records 6000000    # about 2 GB of JSONL
     .venv/bin/python benchmarks/bench_data.py --records 200000 --eval-records 20000 --chat-records 20000
-    .venv/bin/python benchmarks/bench_data.py --skip-tokenizer --workers 1   # one process
+    .venv/bin/python benchmarks/bench_data.py --skip-tokenizer --workers 1   # one setting only
 """
 
 from __future__ import annotations
@@ -138,17 +142,6 @@ def baseline(paths: list[Path]) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def run_child(argv: list[str]) -> tuple[float, float, int, str, int]:
-    """(wall seconds, CPU seconds and peak RSS in bytes of the child and its workers, stdout, exit code)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    return time.perf_counter() - start, cpu, usage.ru_maxrss * 1024, out, proc.returncode
-
-
 def make_chat(folder: Path, n: int, seed: int = 2) -> Path:
     import numpy as np
 
@@ -167,12 +160,46 @@ def make_chat(folder: Path, n: int, seed: int = 2) -> Path:
     return path
 
 
+def settings(requested: int | None) -> list[int | None]:
+    """The worker settings to compare: one process, sftgate's own choice, and one per CPU."""
+    if requested is not None:
+        return [requested]
+    return [1, None, len(os.sched_getaffinity(0))]
+
+
+def run_settings(argv: list[str], requested: int | None, label: str) -> list[dict[str, object]]:
+    """``argv`` under each worker setting, side by side: time, CPU, memory of all its processes."""
+    from proc_memory import measure
+
+    rows = []
+    for workers in settings(requested):
+        run = measure([*argv, *(["--workers", str(workers)] if workers else [])], cwd=ROOT)
+        report = json.loads(run["out"]) if run["out"].strip() else {"gates": []}
+        gate = report["gates"][0] if report["gates"] else {"metrics": {}}
+        run["setting"] = "default" if workers is None else f"--workers {workers}"
+        run["workers"] = gate["metrics"].get("train", {}).get("workers", 1)
+        run["report"] = report
+        rows.append(run)
+    base = rows[0]
+    print(f"{label}:")
+    for run in rows:
+        extra = ""
+        if run["workers"] > 1 and base["workers"] == 1:
+            per = (run["peak_pss_mib"] - base["peak_pss_mib"]) / (run["workers"] - 1)
+            extra = f"; {per:+.0f} MiB per extra worker"
+        print(f"  {run['setting']:12s} -> {run['workers']} worker(s): {run['wall']:7.2f}s wall "
+              f"({base['wall'] / run['wall']:.2f}x one process), CPU {run['cpu']:6.1f}s, memory of all processes: "
+              f"RSS {run['peak_rss_mib']} MiB, PSS {run['peak_pss_mib']} MiB, private {run['peak_private_mib']} MiB"
+              f"{extra}; {run['processes']} processes; exit {run['exit']}; load {run['load']}")
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--eval-records", type=int, default=100_000)
     parser.add_argument("--chat-records", type=int, default=220_000)
-    parser.add_argument("--workers", type=int, help="pass --workers N to sftgate data (default: its own choice)")
+    parser.add_argument("--workers", type=int, help="only this --workers N (default: 1, sftgate's choice, one per CPU)")
     parser.add_argument("--skip-tokenizer", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR (reused when it has the files)")
     args = parser.parse_args()
@@ -180,7 +207,8 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="sftgate-bench-")
     folder = Path(args.keep) if args.keep else Path(tmp.name)
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"cpus: {len(os.sched_getaffinity(0))}, python {sys.version.split()[0]}, data in {folder}")
+    print(f"cpus: {len(os.sched_getaffinity(0))}, python {sys.version.split()[0]}, data in {folder}, "
+          f"load average {os.getloadavg()}")
     start = time.perf_counter()
     planted = make_data(folder, args.records, args.eval_records)
     train, evals = folder / "train.jsonl", folder / "eval.jsonl"
@@ -190,45 +218,35 @@ def main() -> int:
 
     argv = [sys.executable, "-m", "sftgate.runners.cli.main", "data", str(train), "--eval", str(evals),
             "--output-schema", str(folder / "schema.json"), "--format", "json", "--quiet"]
-    if args.workers:
-        argv += ["--workers", str(args.workers)]
-    load = os.getloadavg()[0]
     base, base_cpu = baseline([train, evals])
-    wall, cpu, rss, out, code = run_child(argv)
+    rows = run_settings(argv, args.workers, "sftgate data (no tokenizer)")
     base2, base_cpu2 = baseline([train, evals])
     base, base_cpu = min(base, base2), min(base_cpu, base_cpu2)
-    report = json.loads(out)
-    gates = {g["gate"]: g for g in report["gates"]}
-    leaks = gates["split-isolation"]["metrics"].get("leaks", {})
-    ok_leaks = all(leaks.get(rule, 0) == n for rule, n in planted.items())
-    print(f"load average before the run: {load:.1f} (other processes share these CPUs: timings scale with it)")
     print(f"baseline json.loads loop: {base:.2f}s wall, {base_cpu:.2f}s CPU")
-    print(f"sftgate data: {wall:.2f}s (exit {code}) = {wall / base:.2f}x the baseline (target <= 3x); "
-          f"CPU {cpu:.2f}s (all processes) = {cpu / base_cpu:.2f}x the baseline's CPU; "
-          f"dataset-schema {gates['dataset-schema']['seconds']:.2f}s, "
-          f"split-isolation {gates['split-isolation']['seconds']:.2f}s, "
-          f"workers {gates['dataset-schema']['metrics']['train'].get('workers', 1)}")
-    print(f"peak RSS: {rss / 2**20:.0f} MiB (target < 1024 MiB)")
-    print(f"leaks found {leaks} vs planted {planted}: {'all found' if ok_leaks else 'MISMATCH'}")
+    ok_leaks = True
+    for run in rows:
+        gates = {g["gate"]: g for g in run["report"]["gates"]}
+        leaks = gates["split-isolation"]["metrics"].get("leaks", {})
+        found = all(leaks.get(rule, 0) == n for rule, n in planted.items())
+        ok_leaks = ok_leaks and found
+        print(f"  {run['setting']:12s}: {run['wall'] / base:.2f}x the baseline's time (target <= 3x), "
+              f"peak RSS {run['peak_rss_mib']} MiB (target < 1024); leaks {'all found' if found else leaks}")
 
     if not args.skip_tokenizer:
-        from fixtures.tokenizers import build_mistral_v3
-
-        tok = build_mistral_v3(folder / "mistral-v3")
+        tok = folder / "mistral-v3"  # built in a child: this process stays small (no transformers)
+        if not (tok / "tokenizer.json").is_file():
+            subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                            f"from fixtures.tokenizers import build_mistral_v3; build_mistral_v3(__import__('pathlib').Path({str(tok)!r}))"],
+                           check=True, cwd=ROOT)
         chat = make_chat(folder, args.chat_records)
         argv = [sys.executable, "-m", "sftgate.runners.cli.main", "data", str(chat), "--tokenizer", str(tok),
                 "--max-seq-len", "160", "--format", "json", "--quiet"]
-        if args.workers:
-            argv += ["--workers", str(args.workers)]
-        wall, cpu, rss, out, code = run_child(argv)
-        gate = json.loads(out)["gates"][0]
-        metrics = gate["metrics"]
-        print(f"tokenizer (Mistral v3, {args.chat_records:,} chat records): {wall:.2f}s wall incl. start-up "
-              f"= {args.chat_records / wall:,.0f} records/s; gate {gate['seconds']:.2f}s = "
-              f"{args.chat_records / gate['seconds']:,.0f} records/s (bar ~7,000/s); CPU {cpu:.1f}s; "
-              f"peak RSS {rss / 2**20:.0f} MiB; path {metrics['train'].get('token_path')}; "
-              f"tokens {metrics['train']['tokens']}, too_long {metrics.get('too_long')} "
-              f"({metrics.get('too_long_pct')}%)")
+        for run in run_settings(argv, args.workers, f"sftgate data --tokenizer (Mistral v3, {args.chat_records:,} chat records)"):
+            gate = run["report"]["gates"][0]
+            metrics = gate["metrics"]
+            print(f"  {run['setting']:12s}: {args.chat_records / run['wall']:,.0f} records/s with start-up; gate "
+                  f"{gate['seconds']:.2f}s = {args.chat_records / gate['seconds']:,.0f} records/s; path "
+                  f"{metrics['train'].get('token_path')}; too_long {metrics.get('too_long')}")
     tmp.cleanup()
     return 0 if ok_leaks else 1
 

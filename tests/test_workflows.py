@@ -192,6 +192,7 @@ SELF_HOSTED = ["self-hosted", "linux", "gpu"]
     ("workflow", "job", "reason"),
     [
         ("gpu.yml", "train-and-gate", "the GPU job"),
+        ("gpu.yml", "multi-gpu-train", "the multi-GPU job"),
         ("release.yml", "build", "the release build"),
     ],
 )
@@ -275,3 +276,15 @@ def test_actionlint_passes_on_the_workflows_in_the_docs(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     result = _lint(cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gpu_workflow_trains_on_every_gpu_with_torchrun_when_the_runner_has_several():
+    doc = _workflow("gpu.yml")
+    job = doc["jobs"]["multi-gpu-train"]
+    assert job["needs"] == "train-and-gate" and job["if"] == doc["jobs"]["train-and-gate"]["if"], "same fork guard"
+    count, *rest = job["steps"]
+    assert "nvidia-smi --list-gpus" in count["run"] and count["id"] == "gpus"
+    assert all("steps.gpus.outputs.count > 1" in step.get("if", "") for step in rest), "only with 2+ GPUs"
+    runs = "\n".join(step.get("run", "") for step in rest)
+    assert re.search(r'torchrun --nproc-per-node "\$GPUS" -m sftgate\.runners\.work\.sft', runs)
+    assert "--junit-xml" in runs

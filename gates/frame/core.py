@@ -161,7 +161,7 @@ class Finding:
         if self.line is not None:
             return self.line
         _, sep, tail = self.location.rpartition(":")
-        return int(tail) if sep and tail.isdigit() else None
+        return int(tail) if sep and tail.isascii() and tail.isdigit() else None  # not "²"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -14,7 +14,8 @@ command (``::error::``, ``::add-mask::``, ``::stop-commands::``), and a line tha
 - :func:`visible` shows control and format characters as escapes (``\\n``, ``\\r``,
   ``\\x1b``, ``\\u202e``), so a value never ends a line, moves the cursor or paints the terminal;
 - :class:`GuardedStream` wraps stdout and stderr: a line that would read as a command is
-  prefixed with a backslash (``\\::error::...``), and ``##[`` becomes ``##\\[``, unless sftgate
+  prefixed with a backslash (``\\::error::...``), and ``##[`` becomes ``#\\u0023[`` (the same
+  text to a JSON reader, so a JSON document stays valid and equal), unless sftgate
   writes it through :meth:`GuardedStream.command`, the one door for the annotations it means.
 
 ``visible("x\\n::error::FORGED")`` is the one line ``x\\n::error::FORGED``; ``md_text("![t](u)")``
@@ -27,9 +28,13 @@ import re
 from collections.abc import Callable
 from typing import Any, TextIO
 
+# "##[" starts an old-style command anywhere in a line; "#\u0023[" reads as "##[" in JSON, and as
+# plain text to the runner.
+OLD_COMMAND_DEFUSED = "#\\u0023["
 # Line breaks as str.splitlines knows them: a superset of the runner's \n and \r.
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _SPLIT = re.compile(f"([{LINE_BREAKS}])")
+_OTHER_BREAKS = re.compile(f"[{LINE_BREAKS[2:]}]")
 
 
 def visible(text: str, keep: str = "") -> str:
@@ -37,8 +42,14 @@ def visible(text: str, keep: str = "") -> str:
 
     Spaces stay (and the characters in ``keep``, e.g. a tab); line breaks, ANSI escapes, bidi
     and zero-width characters, lone surrogates and unassigned code points are shown, never
-    interpreted.
+    interpreted. It is inert as a line of its own too (:func:`defuse_line`): a leading ``::`` gets a
+    backslash, ``##[`` is shown as ``#\\u0023[``.
     """
+    text = _printable(text, keep)
+    return defuse_line(text) if "::" in text or "##[" in text else text
+
+
+def _printable(text: str, keep: str = "") -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
@@ -73,13 +84,13 @@ def md_text(text: str) -> str:
     construct are backslash-escaped, and autolinks are broken (``https\\://``, ``www\\.``,
     ``a\\@b``), so no value becomes a link, an image, HTML, math, emphasis or a new cell.
     """
-    out = _MD_SPECIAL.sub(r"\\\1", visible(text))
+    out = _MD_SPECIAL.sub(r"\\\1", _printable(text))
     return _MD_AUTOLINK.sub(lambda m: "\\" + m.group(), out)
 
 
 def md_code(text: str) -> str:
     """An inline code span holding ``text`` literally (a table cell's ``|`` escaped, as GFM wants)."""
-    shown = visible(text).replace("|", "\\|")
+    shown = _printable(text).replace("|", "\\|")
     run = max((len(m) for m in re.findall("`+", shown)), default=0)
     fence = "`" * (run + 1)
     pad = " " if shown.startswith("`") or shown.endswith("`") or not shown.strip() else ""
@@ -108,7 +119,8 @@ def xml_attr(text: str) -> str:
 
 def gh_data(text: str) -> str:
     """The message part of a workflow command (after ``::``): ``%``, CR and LF percent-encoded."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace("##[", OLD_COMMAND_DEFUSED)
+    return _OTHER_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)  # U+2028 and the like: shown
 
 
 def gh_prop(text: str) -> str:
@@ -122,11 +134,11 @@ def is_command_line(line: str) -> bool:
 
 
 def defuse_line(line: str) -> str:
-    """``line`` (one line) made inert: a leading ``::`` gets a backslash, ``##[`` becomes ``##\\[``."""
+    """``line`` (one line) made inert: a leading ``::`` gets a backslash, ``##[`` becomes ``#\\u0023[``."""
     stripped = line.lstrip()
     if stripped.startswith("::"):
         line = line[: len(line) - len(stripped)] + "\\" + stripped
-    return line.replace("##[", "##\\[")
+    return line.replace("##[", OLD_COMMAND_DEFUSED)
 
 
 def defuse(text: str) -> str:
@@ -177,7 +189,7 @@ class GuardedStream:
                 stripped = body.lstrip()
                 if stripped.startswith("::"):
                     body = body[: len(body) - len(stripped)] + "\\" + stripped
-            out.append(body.replace("##[", "##\\["))
+            out.append(body.replace("##[", OLD_COMMAND_DEFUSED))
             if i < last:
                 out.append(parts[i + 1])
                 self._mid = False

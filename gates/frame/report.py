@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from sftgate.gates import __version__
 from sftgate.gates.frame.core import GateResult, Severity, Status
 from sftgate.gates.frame.escape import (
+    OLD_COMMAND_DEFUSED,
     gh_data,
     gh_prop,
     md_code,
@@ -106,7 +107,8 @@ def to_json(report: Report) -> str:
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8")
     except TypeError:  # a lone surrogate (e.g. from a file name that is not UTF-8): shown escaped
         text = orjson.dumps(_visible_surrogates(data), option=orjson.OPT_INDENT_2).decode("utf-8")
-    return text + "\n"
+    # "##[" in a value would start an old-style workflow command; "#\u0023[" is the same JSON text
+    return text.replace("##[", OLD_COMMAND_DEFUSED) + "\n"
 
 
 def _visible_surrogates(value: Any) -> Any:
@@ -283,7 +285,7 @@ def emit_github(report: Report, stream: TextIO, env: os._Environ[str] | dict[str
     :func:`sftgate.gates.readers.report_target.append_report` and scrubbed of the environment's secrets."""
     if env.get("GITHUB_ACTIONS") != "true":
         return
-    for line in github_annotations(report).splitlines():
+    for line in github_annotations(report).split("\n")[:-1]:
         write_command(stream, line)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:

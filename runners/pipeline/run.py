@@ -133,6 +133,8 @@ def _run(config: config_mod.Config, run_dir: Path, report: Report, until_stage: 
             break
         if until_stage is not None and stage is until_stage:
             break
+        if not main and stage is Stage.TRAIN:  # torchrun / accelerate launch: the other ranks only train
+            break
     if main and run_dir.exists():
         write_reports(report, run_dir)
     if main:

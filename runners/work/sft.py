@@ -189,11 +189,12 @@ def train(
     seconds = time.perf_counter() - start
     steps = int(trainer.state.global_step)
     trained = trainer.model
+    processes = int(args.world_size)
     result = TrainResult(
-        output_dir=out, steps=steps, examples=len(data), truncated=truncated, tokens=collator.tokens,
+        output_dir=out, steps=steps, examples=len(data), truncated=truncated, tokens=_all_ranks(collator.tokens),
         supervised_tokens=supervised, seconds=seconds, losses=losses,
         trainable_params=parameter_count(trained, trainable_only=True), total_params=parameter_count(trained),
-        device=device, dtype=dtype, pad_id=pad_id, smoke=smoke, full=settings.full,
+        device=device, dtype=dtype, pad_id=pad_id, smoke=smoke, full=settings.full, processes=processes,
     )
     if trainer.is_world_process_zero():
         save_trained(trained, tokenizer, out, settings, result, spec, full=settings.full, base_dir=Path(base_dir))
@@ -209,6 +210,21 @@ def _quiet_callbacks(trainer: Any, progress: bool) -> None:
     trainer.remove_callback(PrinterCallback)
     if not progress:
         trainer.remove_callback(ProgressCallback)
+
+
+def _all_ranks(count: int) -> int:
+    """``count`` summed over the processes of a distributed run (every rank calls this), else itself."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return count
+    import torch
+
+    total = torch.tensor([count], dtype=torch.long)
+    if dist.get_backend() == "nccl":
+        total = total.cuda()
+    dist.all_reduce(total)
+    return int(total.item())
 
 
 def is_main_process() -> bool:

@@ -36,6 +36,7 @@ class TrainResult:
     pad_id: int = 0
     smoke: dict[str, Any] = field(default_factory=dict)
     full: bool = False
+    processes: int = 1  # the ranks of a torchrun / accelerate launch run (tokens counts them all)
 
     @property
     def tokens_per_second(self) -> float:
@@ -63,6 +64,8 @@ class TrainResult:
             "device": self.device,
             "dtype": self.dtype,
         }
+        if self.processes > 1:
+            out["processes"] = self.processes
         if self.losses:
             out["first_loss"] = round(self.losses[0]["loss"], 4)
             out["final_loss"] = round(self.losses[-1]["loss"], 4)

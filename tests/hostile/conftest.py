@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,37 +112,47 @@ class Watched:
     rss_mb: float
 
 
-def run_watched(*argv: str, timeout: float = 30.0, env: dict[str, str] | None = None, cwd: Path | None = None,
-                stdin: Any = subprocess.DEVNULL, shell_suffix: str = "") -> Watched:
-    """``sftgate ARGV`` in a child process: exit code, output, seconds and peak RSS (MB) of that child."""
-    full_env = {**os.environ, "SFTGATE_INPUT_WAIT": "0.3", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    cmd = [sys.executable, "-m", "sftgate.runners.cli.main", *argv]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        if shell_suffix:  # e.g. ">&-" to start it without a stdout
-            import shlex
+# A small process that starts sftgate and reports that child's own peak RSS: the peak a child
+# reports counts the memory of the process it was forked from (Linux carries the high-water
+# mark across fork and exec), so the child must come from this small one, not from pytest.
+_WATCHER = """
+import json, os, subprocess, sys, time
+argv, timeout, out, err, cwd, shell = json.loads(sys.argv[1])
+with open(out, "wb") as o, open(err, "wb") as e:
+    proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL, cwd=cwd, shell=shell)
+    start = time.monotonic()
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            code = os.waitstatus_to_exitcode(status)
+            break
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            _, _, usage = os.wait4(proc.pid, 0)
+            code = None
+            break
+        time.sleep(0.01)
+print(json.dumps([code, time.monotonic() - start, usage.ru_maxrss / 1024]))
+"""
 
-            line = " ".join(shlex.quote(c) for c in cmd) + " " + shell_suffix
-            proc = subprocess.Popen(["/bin/sh", "-c", "exec " + line], stdout=out, stderr=err, stdin=stdin,
-                                    env=full_env, cwd=cwd or REPO)
-        else:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=stdin, env=full_env, cwd=cwd or REPO)
-        start = time.monotonic()
-        code: int | None = None
-        usage = None
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                code = os.waitstatus_to_exitcode(status)
-                proc.returncode = code
-                break
-            if time.monotonic() - start > timeout:
-                proc.kill()
-                _, _, usage = os.wait4(proc.pid, 0)
-                proc.returncode = -9
-                break
-            time.sleep(0.02)
-        seconds = time.monotonic() - start
-        out.seek(0)
-        err.seek(0)
-        return Watched(code, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                       seconds, usage.ru_maxrss / 1024 if usage else 0.0)
+
+def run_watched(*argv: str, timeout: float = 30.0, env: dict[str, str] | None = None, cwd: Path | None = None,
+                shell_suffix: str = "") -> Watched:
+    """``sftgate ARGV`` in a child process: exit code, output, seconds and peak RSS (MB) of that child.
+
+    ``shell_suffix`` (e.g. ``">&-"``, to start it without a stdout) runs it through ``/bin/sh``."""
+    import json
+    import shlex
+
+    full_env = {**os.environ, "SFTGATE_INPUT_WAIT": "0.3", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    cmd: Any = [sys.executable, "-m", "sftgate.runners.cli.main", *argv]
+    if shell_suffix:
+        cmd = "exec " + " ".join(shlex.quote(c) for c in cmd) + " " + shell_suffix
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        spec = json.dumps([cmd, timeout, out, err, str(cwd or REPO), bool(shell_suffix)])
+        done = subprocess.run([sys.executable, "-c", _WATCHER, spec], capture_output=True, env=full_env,
+                              timeout=timeout + 30)
+        code, seconds, rss = json.loads(done.stdout)
+        return Watched(code, Path(out).read_text("utf-8", "replace"), Path(err).read_text("utf-8", "replace"),
+                       seconds, rss)

@@ -151,7 +151,8 @@ def test_report_formats_escape_any_value(value: str) -> None:
 
 def test_markdown_lets_no_image_link_or_html_through() -> None:
     md = to_markdown(hostile_report("![i](https://evil.example/p.png) <img src=x> [a](b)"))
-    assert "![" not in md and "<img" not in md and "](" not in md and "https://" not in md
+    live = re.sub(r"\\.", "", md)  # what is left once every backslash escape is taken out
+    assert "![" not in live and "<img" not in live and "](" not in live and "https:" not in live
 
 
 # --------------------------------------------------------------------------- end to end through the CLI
@@ -172,7 +173,8 @@ def _assert_clean_run(result, env: dict[str, str], tmp_path: Path) -> None:  # t
             assert "\r" not in text and "\x1b" not in text
             assert forged_lines(text) == []
             if path.suffix == ".md":
-                assert "![" not in text and "](" not in text
+                live = re.sub(r"\\.", "", text)
+                assert "![" not in live and "](" not in live
 
 
 def _config(tmp_path: Path, text: str) -> Path:
@@ -202,7 +204,7 @@ def test_config_values_cannot_forge_commands(name: str, fmt: str, tmp_path: Path
 def test_fix_model_ids_diff_cannot_forge_commands(tmp_path: Path, actions_env) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "job.yaml"
     config.write_text("model:\n  name: mistralai-Mistral-7B-Instruct-v0.3\nnote: |\n  ::error::FORGED\n"
-                      "  ##[warning]FORGED\n  \x85::add-mask::x\n", encoding="utf-8")
+                      "  ##[warning]FORGED\n# a CR: \r  # ::add-mask::x\n", encoding="utf-8", newline="")
     result = run_cli("fix-model-ids", str(config), env=actions_env)
     assert result.code == 1  # a fix is pending: the diff is shown
     assert "+  name: mistralai/Mistral-7B-Instruct-v0.3" in result.out

@@ -47,9 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="do not resume: run every stage again")
 
 
-def run(args: argparse.Namespace, io: IO) -> Report:
+def run(args: argparse.Namespace, io: IO) -> Report | int:
     from sftgate.runners.pipeline.run import run_pipeline
+    from sftgate.runners.work.sft import is_main_process
 
-    return run_pipeline(args.config, until=args.until, resume=not args.fresh,
-                        say=(lambda _m: None) if args.quiet else io.say,
-                        progress=io.progress_enabled(args.quiet), command=f"run {args.config}")
+    report = run_pipeline(args.config, until=args.until, resume=not args.fresh,
+                          say=(lambda _m: None) if args.quiet else io.say,
+                          progress=io.progress_enabled(args.quiet), command=f"run {args.config}")
+    return report if is_main_process() else report.exit_code  # one report: rank 0's (torchrun, accelerate launch)

@@ -245,3 +245,34 @@ def test_the_verdict_reaches_every_rank(tmp_path):
         proc.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0]
     assert [(tmp_path / f"verdict.{rank}").read_text() for rank in (0, 1)] == ["eos_masked", "eos_masked"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fail", "clean"])
+def test_under_torchrun_the_gates_run_on_rank_0_and_every_rank_gets_the_verdict(sftgate_tiny_model, tmp_path, mode):
+    """`torchrun --nproc_per_node 2` (gloo on CPU): a failing setup stops both ranks before the first
+    step with rank 0's rules; a clean one trains on both; only rank 0 ran the gates and wrote reports."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.is_file():
+        pytest.skip("torchrun is not installed next to this Python")
+    script = Path(__file__).with_name("torchrun_callback.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
+    env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", CUDA_VISIBLE_DEVICES="",
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[3]), env.get("PYTHONPATH", "")]))
+    done = subprocess.run([str(torchrun), "--nproc_per_node", "2", str(script), str(sftgate_tiny_model), str(tmp_path),
+                           mode], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert [r["reports"] > 0 for r in ranks] == [True, False], "the gates ran on rank 0 only"
+    if mode == "fail":
+        assert [r["steps"] for r in ranks] == [0, 0]
+        assert all("prompt_trained" in r["rules"] for r in ranks), "rank 1 got rank 0's verdict"
+    else:
+        assert [(r["steps"], r["rules"]) for r in ranks] == [(2, []), (2, [])]
+    assert list((tmp_path / "reports").glob("*.json")), "rank 0 wrote its reports"
