@@ -30,6 +30,8 @@ import weakref
 from itertools import accumulate, chain, pairwise
 from typing import Any
 
+from sftgate.gates.tokenizer.piece_parts import affixes, build_matcher
+
 CACHE_MAX = 200_000  # words kept (about 30 MB at most); the cache is cleared when full
 STRETCHES_MAX = 16_384  # stretches kept (a batch of a few thousand texts)
 _BYTE = re.compile(r"<0x[0-9A-F]{2}>")  # a byte fallback token
@@ -52,7 +54,7 @@ class PieceEncoder:
         self.double = replacement * 2
         self.prepend = prepend  # "always" | "first" | "never"
         self.ids = {content: token_id for content, token_id, _ in added}
-        self.passes = [_matcher([c for c, _, normalized in added if normalized is flag]) for flag in (False, True)]
+        self.passes = [build_matcher([c for c, _, normalized in added if normalized is flag]) for flag in (False, True)]
         self.affixes = affixes  # (prefix, suffix) with add_special_tokens; None: unknown post-processor
         self.vocab: dict[str, int] = {}  # the model's token -> id, for offsets()
         self.strings: dict[int, str] | None = None  # id -> token string, built on first use by offsets()
@@ -101,7 +103,7 @@ class PieceEncoder:
             if token.get("lstrip") or token.get("rstrip") or token.get("single_word") or not token.get("content"):
                 return None
             added.append((token["content"], int(token["id"]), bool(token.get("normalized"))))
-        encoder = cls(backend, rep, pre["prepend_scheme"], added, _affixes(spec.get("post_processor")))
+        encoder = cls(backend, rep, pre["prepend_scheme"], added, affixes(spec.get("post_processor")))
         encoder.vocab = model.get("vocab") or {}
         return encoder if encoder.agrees(backend) else None
 
@@ -322,79 +324,6 @@ def _walk(ids: list[int], strings: dict[int, str], lengths: list[int], segment: 
     if shift:
         spans = [(max(a, start), max(b, start + 1)) for a, b in spans[:2]] + spans[2:]
     return spans
-
-
-class _Matcher:
-    """Leftmost-longest matching of literal strings, what ``tokenizers``' Aho-Corasick split does.
-
-    One regex built as a trie of the strings (``[(?:INST\\]|/INST\\]|control_(?:1(?:2|3)...))``):
-    the search stops at the leftmost position where one string starts, the trie's greedy optional
-    groups take the longest string there, and the next search starts after it.
-    """
-
-    def __init__(self, contents: list[str]) -> None:
-        trie: dict[str, Any] = {}
-        for content in set(contents):
-            node = trie
-            for char in content:
-                node = node.setdefault(char, {})
-            node[""] = {}  # a string ends here
-        self.pattern = re.compile(_trie_regex(trie))
-
-    def matches(self, text: str) -> list[tuple[int, str]]:
-        return [(hit.start(), hit.group()) for hit in self.pattern.finditer(text)]
-
-
-def _trie_regex(node: dict[str, Any]) -> str:
-    branches = [re.escape(char) + _trie_regex(child) for char, child in sorted(node.items()) if char]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if "" in node:  # a string may end here: the longer ones first (greedy), else stop here
-        return ("(?:" + body + ")?") if len(branches) > 1 or len(body) > 1 else body + "?"
-    return body
-
-
-def _matcher(contents: list[str]) -> _Matcher | None:
-    return _Matcher(contents) if contents else None
-
-
-def _affixes(processor: Any) -> tuple[list[int], list[int]] | None:
-    """The ids a post-processor puts before and after one sequence, or ``None`` when unknown."""
-    if processor is None:
-        return [], []
-    kind = processor.get("type")
-    if kind == "ByteLevel":
-        return [], []
-    if kind == "Sequence":
-        prefix: list[int] = []
-        suffix: list[int] = []
-        for step in processor.get("processors") or ():
-            found = _affixes(step)
-            if found is None:
-                return None
-            prefix, suffix = found[0] + prefix, suffix + found[1]
-        return prefix, suffix
-    if kind != "TemplateProcessing":
-        return None
-    specials = processor.get("special_tokens") or {}
-    before: list[int] = []
-    after: list[int] = []
-    seen = False
-    for item in processor.get("single") or ():
-        if "Sequence" in item:
-            if item["Sequence"].get("id") != "A" or seen:
-                return None
-            seen = True
-        elif "SpecialToken" in item:
-            name = item["SpecialToken"].get("id")
-            ids = (specials.get(name) or {}).get("ids")
-            if not isinstance(ids, list):
-                return None
-            (after if seen else before).extend(int(i) for i in ids)
-        else:
-            return None
-    return (before, after) if seen else None
 
 
 _ENCODERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # tokenizer -> encoder | False

@@ -56,7 +56,14 @@ from sftgate.runners.work.sft_data import (
     encode_dataset,
     load_train_dataset,
 )
-from sftgate.runners.work.sft_model import TrainError, load_model, pick_device, smoke_generate, wrap_lora
+from sftgate.runners.work.sft_model import (
+    TrainError,
+    cpu_threads,
+    load_model,
+    pick_device,
+    smoke_generate,
+    wrap_lora,
+)
 from sftgate.runners.work.sft_record import TrainResult, save_trained
 from sftgate.runners.work.sft_settings import TrainSettings
 
@@ -179,7 +186,7 @@ def train(
     _quiet_callbacks(trainer, progress)
     start = time.perf_counter()
     try:
-        with quiet_transformers(progress):
+        with quiet_transformers(progress), cpu_threads(device):
             trainer.train()
     except torch.OutOfMemoryError as exc:
         raise TrainError(f"out of memory during training ({exc})",
