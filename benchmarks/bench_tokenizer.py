@@ -33,7 +33,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,15 +94,12 @@ def write_records(path: Path, n: int, seed: int = 0) -> None:
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> dict[str, object]:
-    """Wall and CPU seconds (the child and its workers, from ``wait4``), peak RSS, stdout, exit code, load."""
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, text=True, env=env)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "out": out,
-            "code": os.waitstatus_to_exitcode(status), "load": (round(load, 2), round(os.getloadavg()[0], 2))}
+    """Wall and CPU seconds (the child and its workers), peak memory of all its processes, stdout, exit, load."""
+    from proc_memory import measure
+
+    run = measure(argv, cwd=ROOT, env=env)
+    return {"wall": run["wall"], "cpu": run["cpu"], "rss_mb": run["peak_rss_mib"], "pss_mb": run["peak_pss_mib"],
+            "out": run["out"], "code": run["exit"], "load": run["load"]}
 
 
 def sftgate(*args: str) -> list[str]:
@@ -139,7 +135,7 @@ def bench(folder: Path, tokenizer: Path, n: int, workers: int | None) -> dict[st
 def _row(run: dict[str, object], n: int, anchor_wall: float) -> dict[str, object]:
     wall = float(run["wall"])  # type: ignore[arg-type]
     return {"seconds": round(wall, 2), "records_per_second": round(n / wall), "cpu_seconds": round(float(run["cpu"]), 2),  # type: ignore[arg-type]
-            "peak_rss_mb": round(float(run["rss_mb"])), "exit": run["code"], "load_average_1m": run["load"],  # type: ignore[arg-type]
+            "peak_rss_mb": round(float(run["rss_mb"])), "peak_pss_mb": round(float(run["pss_mb"])), "exit": run["code"], "load_average_1m": run["load"],  # type: ignore[arg-type]
             "ratio_vs_anchor": round(anchor_wall / wall, 2)}
 
 
@@ -150,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    from fixtures.tokenizers import build_mistral_v3
-
     sizes = args.records or [220_000, 20_000]
     results = {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(), "runs": []}
     print(f"cpus: {results['cpus']}, python {results['python']}, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="sftgate-bench-") as tmp:
-        tokenizer = build_mistral_v3(Path(tmp) / "mistral_v3")
+        tokenizer = Path(tmp) / "mistral_v3"  # built in a child: this process stays small
+        subprocess.run([sys.executable, "-c", "import sys, pathlib; sys.path.insert(0, sys.argv[1]); "
+                        "from fixtures.tokenizers import build_mistral_v3; build_mistral_v3(pathlib.Path(sys.argv[2]))",
+                        str(ROOT), str(tokenizer)], check=True, cwd=ROOT)
         for n in sizes:
             run = bench(Path(tmp), tokenizer, n, args.workers)
             results["runs"].append(run)  # type: ignore[attr-defined]
@@ -168,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                     f", start-up {row['startup_seconds']}s"
                 print(f"  {label:34s} {row['seconds']:7.2f}s  {row['records_per_second']:7,} records/s  "
                       f"{row['ratio_vs_anchor']:5.2f}x the anchor  CPU {row['cpu_seconds']:.1f}s  "
-                      f"peak RSS {row['peak_rss_mb']} MB  load {row['load_average_1m']}{extra}")
+                      f"memory RSS {row['peak_rss_mb']} / PSS {row['peak_pss_mb']} MiB  load {row['load_average_1m']}{extra}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -48,6 +48,7 @@ __all__ = ["GATE", "RULES", "check", "from_config", "local_tokenizer"]
 
 MAX_PER_RULE = 100
 TOKENS_PARALLEL_MIN_BYTES = 1024 * 1024
+TOKENS_BYTES_PER_WORKER = 4 * 1024 * 1024  # with a tokenizer, about 0.4 s of work per worker at least
 
 
 # --------------------------------------------------------------------------- the gate
@@ -92,7 +93,8 @@ def check(
         if workers is not None:
             n_workers = max(1, workers)
         else:  # tokenizing costs ~50x the checks per record: parallel from 1 MB on
-            n_workers = default_workers(source, min_bytes=TOKENS_PARALLEL_MIN_BYTES if tokens else PARALLEL_MIN_BYTES)
+            n_workers = (default_workers(source, min_bytes=TOKENS_PARALLEL_MIN_BYTES, bytes_per_worker=TOKENS_BYTES_PER_WORKER)
+                         if tokens else default_workers(source, min_bytes=PARALLEL_MIN_BYTES))
         yield from _check_file(source, ScanContext(schema, max_per_rule, tokens), fmt=format, workers=n_workers,
                                metrics=file_metrics)
         metrics[role] = file_metrics

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from sftgate.gates.frame.core import InputError
+from sftgate.runners.work.cpu_threads import governed_threads, governor_callback
 from sftgate.runners.work.sft_data import (
     Collator,
     choose_pad_id,
@@ -56,14 +57,7 @@ from sftgate.runners.work.sft_data import (
     encode_dataset,
     load_train_dataset,
 )
-from sftgate.runners.work.sft_model import (
-    TrainError,
-    cpu_threads,
-    load_model,
-    pick_device,
-    smoke_generate,
-    wrap_lora,
-)
+from sftgate.runners.work.sft_model import TrainError, load_model, pick_device, smoke_generate, wrap_lora
 from sftgate.runners.work.sft_record import TrainResult, save_trained
 from sftgate.runners.work.sft_settings import TrainSettings
 
@@ -186,7 +180,9 @@ def train(
     _quiet_callbacks(trainer, progress)
     start = time.perf_counter()
     try:
-        with quiet_transformers(progress), cpu_threads(device):
+        with quiet_transformers(progress), governed_threads(device) as governor:
+            if governor is not None:  # on CPU: torch's threads follow the CPUs other processes leave free
+                trainer.add_callback(governor_callback(governor))
             trainer.train()
     except torch.OutOfMemoryError as exc:
         raise TrainError(f"out of memory during training ({exc})",

@@ -7,10 +7,8 @@ torch, transformers and peft are imported inside the functions.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from sftgate.gates.frame.core import InputError, SftgateError
@@ -34,34 +32,6 @@ def pick_device() -> tuple[str, str]:
     if torch.cuda.is_available():
         return "cuda", "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     return "cpu", "float32"
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def cpu_threads(device: str) -> Iterator[int | None]:
-    """On CPU, torch's intra-op threads set to the CPUs that are free now
-    (:func:`~sftgate.gates.readers.worker_count.free_cpus`) while the block runs, unless
-    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` say otherwise (torchrun sets 1 per rank).
-
-    An OpenMP thread on a core that another process holds makes every parallel region wait for
-    it: on 2 cores with one busy, a step of the demo's tiny model took 1.45 s with 2 threads and
-    0.11 s with 1 (``sftgate demo`` went from 23 min to a few minutes)."""
-    if device != "cpu" or any(os.environ.get(name) for name in THREAD_VARIABLES):
-        yield None
-        return
-    import torch
-
-    from sftgate.gates.readers.worker_count import free_cpus
-
-    before = torch.get_num_threads()
-    threads = max(1, min(before, free_cpus()))
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(before)
 
 
 def load_model(model_dir: str | os.PathLike[str], dtype: str, *, revision: str | None = None) -> Any:

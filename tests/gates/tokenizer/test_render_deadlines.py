@@ -46,9 +46,8 @@ def test_a_long_render_is_stopped_and_the_next_ones_still_run(short_deadline):
 
 
 def test_a_second_block_inside_the_first_or_an_outer_timer_changes_nothing(short_deadline):
-    with deadlines(), deadlines():
-        with bounded(TEMPLATE):
-            _spin(0.05)
+    with deadlines(), deadlines(), bounded(TEMPLATE):
+        _spin(0.05)
     old = signal.signal(signal.SIGALRM, lambda *_: None)
     signal.setitimer(signal.ITIMER_REAL, 100)
     try:
