@@ -11,8 +11,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from sftgate.gates.tokenizer.content_flow import content_is_pasted
 from sftgate.gates.tokenizer.prompt_spec import PROBE_ASSISTANT, PROBE_SYSTEM, PROBE_USER, PROBE_USER_2
 from sftgate.gates.tokenizer.render_limits import StepBudget, TemplateLimit, bounded_text, checked_binop
+from sftgate.gates.tokenizer.template_skeleton import Skeletons
 
 # ``apply_chat_template(messages, chat_template=T, tokenize=False, add_generation_prompt=G)`` is,
 # for a plain list of dict messages, exactly: drop the keys whose value is None, rebuild the data
@@ -25,7 +27,8 @@ from sftgate.gates.tokenizer.render_limits import StepBudget, TemplateLimit, bou
 # object's type and the attribute name) is memoised per (type, name). Anything else (another
 # tokenizer class, a template named in a dict of templates, messages that are not plain dicts,
 # any error) goes through ``apply_chat_template`` itself, and a renderer is only used after it
-# reproduced ``apply_chat_template`` on probe conversations.
+# reproduced ``apply_chat_template`` on probe conversations. Where the template only pastes
+# message contents (content_flow), conversations of one shape share one render (template_skeleton).
 
 _SAFE_ATTRIBUTES: dict[tuple[type, str], bool] = {}
 _SAFE_ATTRIBUTES_MAX = 4096
@@ -70,7 +73,7 @@ class ChatRenderer:
     """One chat template compiled as transformers compiles it, rendered without the per-call machinery."""
 
     def __init__(self, compiled: Any, plain: Any, alias: Any, reasoning: tuple[str, ...],
-                 budget: StepBudget | None = None) -> None:
+                 budget: StepBudget | None = None, pasted: bool = False) -> None:
         self.compiled = compiled
         self._budget = budget  # the template's range(), bounded (sftgate.gates.tokenizer.render_limits)
         self._plain = plain
@@ -78,6 +81,8 @@ class ChatRenderer:
         self._reasoning = frozenset(reasoning)
         self._specials: tuple[dict[str, Any], dict[str, Any] | None] | None = None
         self._globals = dict(compiled.globals)  # flattened once (transformers sets them at compile time)
+        self._variables_now: dict[str, Any] | None = None
+        self._skeletons = Skeletons(self._render_compiled) if pasted else None
 
     @classmethod
     def build(cls, template: str) -> ChatRenderer | None:
@@ -103,7 +108,7 @@ class ChatRenderer:
                 compiled = fast_env.from_string(template)
             except Exception:
                 compiled, budget = ctu._compile_jinja_template(template), None
-        return cls(compiled, plain, alias, reasoning, budget)
+        return cls(compiled, plain, alias, reasoning, budget, pasted=content_is_pasted(env, template))
 
     def _variables(self, specials: dict[str, Any]) -> dict[str, Any] | None:
         cached = self._specials
@@ -113,6 +118,8 @@ class ChatRenderer:
         if not _CALL_KEYS.isdisjoint(variables):
             variables = None
         self._specials = (dict(specials), variables)
+        if self._skeletons is not None:
+            self._skeletons.clear()  # skeletons hold the special tokens and template variables they were made with
         return variables  # type: ignore[no-any-return]
 
     def render(
@@ -148,12 +155,19 @@ class ChatRenderer:
         variables = self._variables(specials)
         if variables is None:  # a key transformers' own call passes too: it raises TypeError, the slow path
             return None
+        self._variables_now = variables
+        if simple and clean and self._skeletons is not None:
+            return self._skeletons.render(chat, add_generation_prompt)
+        return self._render_compiled(chat, add_generation_prompt)
+
+    def _render_compiled(self, chat: Sequence[Any], add_generation_prompt: bool) -> str | None:
+        """The compiled template's text for ``chat`` with the current variables (``None``: an error)."""
         compiled = self.compiled
         env = compiled.environment
         # Template.render(...) is new_context(dict(globals, **vars)) + concat(root_render_func(context));
         # the globals are a ChainMap that costs more to copy than the template takes to render.
         parent = {**self._globals, "messages": chat, "tools": None, "documents": None,
-                  "add_generation_prompt": add_generation_prompt, **variables}
+                  "add_generation_prompt": add_generation_prompt, **(self._variables_now or {})}
         if self._budget is not None:
             self._budget.reset()
         try:
