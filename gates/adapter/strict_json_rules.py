@@ -7,15 +7,14 @@ Parse rules (JSON001-008) come from :mod:`sftgate.gates.adapter.json_parse`, sch
 
 from __future__ import annotations
 
-from sftgate.gates.frame.core import Rule, Severity
+from sftgate.gates.frame.core import Rule, rule_maker
 
 __all__ = ["GATE", "RULES", "R"]
 
 GATE = "strict-json"
 
 
-def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "") -> Rule:
-    return Rule(code, name, Severity.ERROR, GATE, summary, why, fix, example)
+_rule = rule_maker(GATE)
 
 
 RULES: tuple[Rule, ...] = (

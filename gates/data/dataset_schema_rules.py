@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from sftgate.gates.frame.core import Rule, Severity
+from sftgate.gates.frame.core import Rule, Severity, rule_maker
 
 GATE = "dataset-schema"
 
@@ -20,9 +20,7 @@ CONVERT_SHAREGPT = (
 )
 
 
-def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
-          severity: Severity = Severity.ERROR) -> Rule:
-    return Rule(code, name, severity, GATE, summary, why, fix, example)
+_rule = rule_maker(GATE)
 
 
 RULES: tuple[Rule, ...] = (

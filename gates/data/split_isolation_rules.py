@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from sftgate.gates.frame.core import Rule, Severity
+from sftgate.gates.frame.core import Rule, rule_maker
 
 GATE = "split-isolation"
 
@@ -15,9 +15,7 @@ KIND_RULE = {EXACT: "eval_leak_exact", NORMALIZED: "eval_leak_normalized", PROMP
              NGRAM: "eval_leak_ngram"}
 
 
-def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
-          severity: Severity = Severity.ERROR) -> Rule:
-    return Rule(code, name, severity, GATE, summary, why, fix, example)
+_rule = rule_maker(GATE)
 
 
 _FIX = "Remove the eval record from train (or from eval), then re-split by a group key so near-copies stay together."

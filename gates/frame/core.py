@@ -9,7 +9,7 @@ pass for a required gate.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +132,16 @@ class Rule:
             evidence=bound_evidence(evidence or {}),
             line=line,
         )
+
+
+def rule_maker(gate: str) -> Callable[..., Rule]:
+    """``make(code, name, summary, why, fix, example="", severity=ERROR)``: the rules of one gate."""
+
+    def make(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
+             severity: Severity = Severity.ERROR) -> Rule:
+        return Rule(code, name, severity, gate, summary, why, fix, example)
+
+    return make
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.frame.core import Finding, GateSkipped, InputError, Rule, Severity
+from sftgate.gates.frame.core import Finding, GateSkipped, InputError, rule_maker
 from sftgate.gates.train.trainable_share import EXPERTS_NOT_ADAPTED, matched_parameters, moe_findings
 
 GATE = "lora-targets"
@@ -48,8 +48,7 @@ TOWER_WORDS = ("vision", "visual", "image", "audio", "speech", "multi_modal_proj
 LANGUAGE_PARTS = ("language_model", "text_model", "llm")
 
 
-def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "") -> Rule:
-    return Rule(code, name, Severity.ERROR, GATE, summary, why, fix, example)
+_rule = rule_maker(GATE)
 
 
 UNKNOWN_TARGET = _rule(

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
+from sftgate.gates.frame.core import Finding, InputError, Severity, rule_maker
 from sftgate.gates.train.provenance_manifest import (
     ADAPTER_MANIFEST,
     MANIFEST_NAME,
@@ -45,9 +45,7 @@ from sftgate.gates.train.provenance_manifest import (
 GATE = "provenance"
 
 
-def _rule(code: str, name: str, summary: str, why: str, fix: str, example: str = "",
-          severity: Severity = Severity.ERROR) -> Rule:
-    return Rule(code, name, severity, GATE, summary, why, fix, example)
+_rule = rule_maker(GATE)
 
 
 MISSING = _rule(
