@@ -109,7 +109,7 @@ def serving_findings(root: Path, names: set[str], profile: str, kind: str) -> It
     in_config = tok_cfg.get("chat_template") if isinstance(tok_cfg, dict) else None
     if profile == "tgi":
         yield from _tgi_template(root, template, in_config)
-    shipped = template if template is not None else in_config if isinstance(in_config, str) else None
+    shipped = template if template is not None else _tgi_served(in_config)
     if shipped is not None:
         yield from _openai_messages(root, shipped, tok_cfg if isinstance(tok_cfg, dict) else {},
                                     str(jinja) if template is not None else f"{root / 'tokenizer_config.json'}:chat_template")
@@ -147,8 +147,18 @@ def _vllm_adapter(path: Path) -> Iterator[Finding]:
         )
 
 
+def _tgi_served(in_config: Any) -> str | None:
+    """The template TGI serves from ``tokenizer_config.json``'s ``chat_template``: a string, or the entry
+    named ``default`` of a ``[{"name": ..., "template": ...}]`` list (transformers' format for named templates)."""
+    if isinstance(in_config, list):
+        default = [e.get("template") for e in in_config if isinstance(e, dict) and e.get("name") == "default"]
+        in_config = default[0] if default else None
+    return in_config if isinstance(in_config, str) else None
+
+
 def _tgi_template(root: Path, template: str | None, in_config: Any) -> Iterator[Finding]:
     where = f"{root / 'tokenizer_config.json'}:chat_template"
+    in_config = _tgi_served(in_config)
     if template is not None and not isinstance(in_config, str):
         yield CHAT_TEMPLATE_NOT_IN_TOKENIZER_CONFIG.finding(
             "chat_template.jinja holds the template, tokenizer_config.json has none: TGI serves without it", where,

@@ -332,12 +332,27 @@ def _probe_findings(
             evidence={"probe": "user/assistant", "token": final_name, "pad_id": pad_id},
         ))
     closing = probe.closing_ids[0] if probe.closing_ids else None
-    if closing is not None and closing != final:
-        closing_name = token_strings(tok, [closing])[0]
+    trained = trained_after_reply(enc, probe.final_tail_ids) or final
+    if closing is not None and closing != trained:
+        closing_name, trained_name = token_strings(tok, [closing, trained])
         findings.append(STOP_TOKEN_NOT_TRAINED.finding(
             f"in a conversation the template closes the assistant turn with {closing_name!r}, but training "
-            f"supervises {final_name!r}",
+            f"supervises {trained_name!r} after the reply",
             source,
-            evidence={"probe": "user/assistant/user", "closing_token": closing_name, "trained_token": final_name},
+            evidence={"probe": "user/assistant/user", "closing_token": closing_name, "trained_token": trained_name,
+                      "last_trained_token": final_name},
         ))
     return findings, [final]
+
+
+def trained_after_reply(enc: Encoded, tail_ids: tuple[int, ...]) -> int | None:
+    """The token the model learns to emit right after its final reply: the first of the control tokens the
+    template writes after the reply (``tail_ids``, in order) that the final completion trains.
+
+    Phi-3 ends the last turn with ``<|end|>\\n`` + eos_token: ``<|end|>`` is trained right after the reply,
+    as it closes every turn of a conversation, and eos_token after it; the last trained token is not the
+    stop token then. ``None`` when no tail token is trained (eos_not_appended / eos_masked say why).
+    """
+    start, end = enc.spans[-1]
+    trained = {enc.input_ids[i] for i in range(start, min(end, len(enc.labels))) if enc.labels[i] != IGNORE_INDEX}
+    return next((t for t in tail_ids if t in trained), None)

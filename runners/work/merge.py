@@ -7,7 +7,8 @@ and saves, into a hidden temp folder that is then renamed into place (a killed m
 half-written model):
 
 - the weights as safetensors, and ``config.json``;
-- the tokenizer files and the chat template (``chat_template.jinja``);
+- the tokenizer files and the chat template, as ``chat_template.jinja`` and in
+  ``tokenizer_config.json`` (where TGI reads it: :func:`template_in_tokenizer_config`);
 - ``generation_config.json`` whose ``eos_token_id`` holds the tokenizer's EOS **and** the chat
   template's end-of-turn token (``<|im_end|>``, ``<|eot_id|>``...), so generation stops there.
 
@@ -34,6 +35,7 @@ from typing import Any
 from sftgate.gates.frame.core import InputError, Stage
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report
+from sftgate.gates.readers.atomic import write_text
 from sftgate.runners.pipeline.folder_swap import ensure_replaceable, recover, replace_dir, temp_dir_for
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -123,7 +125,8 @@ def merge_adapter(
             tokenizer.save_pretrained(tmp)
         template = getattr(tokenizer, "chat_template", None)
         if isinstance(template, str) and template and not (tmp / "chat_template.jinja").exists():
-            (tmp / "chat_template.jinja").write_text(template, encoding="utf-8")
+            write_text(tmp / "chat_template.jinja", template)
+        template_in_tokenizer_config(tmp, template)
         _write_generation_config(merged, tokenizer, tmp)
         drop_pickles(tmp)
         _write_marker(tmp)
@@ -185,6 +188,27 @@ def _write_generation_config(model: Any, tokenizer: Any, folder: Path) -> None:
     except ValueError as exc:  # save_pretrained validates strictly: the base's file holds a conflict
         raise InputError(f"the base's generation_config.json cannot be saved ({' '.join(str(exc).split())[:300]})",
                          hint="`sftgate rules invalid_generation_config` (sftgate check reports it before training)") from None
+
+
+def template_in_tokenizer_config(folder: Path, template: Any) -> None:
+    """Put the chat template in ``tokenizer_config.json`` too (the text of ``chat_template.jinja``).
+
+    transformers 5 saves it only as ``chat_template.jinja``; TGI reads it only from
+    ``tokenizer_config.json`` (a string, or ``[{"name": ..., "template": ...}]`` with a ``default``),
+    so a folder without the copy is served without its template (``chat_template_not_in_tokenizer_config``).
+    transformers, vLLM and sftgate read ``chat_template.jinja`` first: the copy changes nothing for them.
+    """
+    import json
+
+    path = folder / "tokenizer_config.json"
+    if not template or not isinstance(template, str | dict) or not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict):
+        return
+    config["chat_template"] = template if isinstance(template, str) else [
+        {"name": name, "template": text} for name, text in template.items()]
+    write_text(path, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def _write_marker(folder: Path) -> None:

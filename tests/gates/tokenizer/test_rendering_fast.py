@@ -24,7 +24,7 @@ FAMILY_TEMPLATES = {
     "tekken": ["mistral_tekken.jinja"],
     "llama3": sorted(p.name for p in TEMPLATES.glob("llama3*.jinja")),
     "qwen3": ["qwen3_thinking.jinja"],
-    "phi3": ["phi3.jinja"],
+    "phi3": sorted(p.name for p in TEMPLATES.glob("phi3*.jinja")),
     "gemma": sorted(p.name for p in TEMPLATES.glob("gemma*.jinja")),
 }
 PAIRS = [(family, name) for family, names in FAMILY_TEMPLATES.items() for name in names]
