@@ -101,24 +101,22 @@ def _render_messages(tokenizer: Any, messages: list[dict[str, Any]], spec: Promp
         raise RenderError("every message must be an object with role and content")
     msgs = _with_system(messages, spec.system)
     has_system = msgs[0].get("role") == "system"
+    render = _Bound(tokenizer, spec)  # one template lookup for the example's renders
     if msgs[-1].get("role") == "assistant":
         prompt_msgs, completion = msgs[:-1], msgs[-1].get("content")
         if not prompt_msgs:
             raise RenderError("the conversation has only an assistant turn, no prompt")
-        prompt = apply_template(tokenizer, prompt_msgs, spec, add_generation_prompt=True)
-        full = apply_template(tokenizer, msgs, spec, add_generation_prompt=False)
+        prompt = render(prompt_msgs, True)
+        full = render(msgs, False)
         return Texts(prompt, full, False, False, has_system, completion if isinstance(completion, str) else None,
-                     _earlier_turns(tokenizer, msgs, spec) if spec.turns != "last" else ())
-    prompt = apply_template(tokenizer, msgs, spec, add_generation_prompt=True)
-    return Texts(prompt, None, False, False, has_system)
+                     _earlier_turns(render, msgs) if spec.turns != "last" else ())
+    return Texts(render(msgs, True), None, False, False, has_system)
 
 
-def _earlier_turns(tokenizer: Any, msgs: list[dict[str, Any]], spec: PromptSpec) -> tuple[tuple[str, str, str], ...]:
+def _earlier_turns(render: _Bound, msgs: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
     """``(prompt, through, text)`` of every assistant turn before the last (none for one turn)."""
     return tuple(
-        (apply_template(tokenizer, msgs[:i], spec, add_generation_prompt=True),
-         apply_template(tokenizer, msgs[:i + 1], spec, add_generation_prompt=False),
-         str(msgs[i].get("content") or ""))
+        (render(msgs[:i], True), render(msgs[:i + 1], False), str(msgs[i].get("content") or ""))
         for i in range(1, len(msgs) - 1) if msgs[i].get("role") == "assistant"
     )
 
@@ -127,40 +125,58 @@ def apply_template(tokenizer: Any, messages: list[dict[str, Any]], spec: PromptS
     """Render ``messages`` to text with the chat template of ``spec`` (transformers' own renderer), with
     ``spec.kwargs`` as template variables; under ``spec.split_special_tokens`` the control-token strings
     of the messages are marked (:func:`mark_control_strings`) so that they encode as text."""
-    template = chat_template_text(tokenizer, spec)
-    if template is None:
-        raise RenderError(
-            "the tokenizer has no chat template for messages data "
-            "(add chat_template.jinja to the tokenizer folder or set prompt.chat_template)"
-        )
-    kwargs = spec.kwargs
-    if spec.split_special_tokens:
-        messages = mark_control_strings(tokenizer, template, messages)
-    # time, loop and output bounds (sftgate.gates.tokenizer.render_limits)
-    text = call_bounded(template, _render, tokenizer, template, messages, add_generation_prompt, kwargs)
-    if not isinstance(text, str):
-        raise RenderError(f"the chat template returned {type(text).__name__}, not text")
-    if len(text) > MAX_OUTPUT:
-        raise TemplateLimit(f"the chat template rendered {len(text)} characters (over {MAX_OUTPUT})")
-    return text
+    return _Bound(tokenizer, spec)(messages, add_generation_prompt)
 
 
-def _render(tokenizer: Any, template: str, messages: list[dict[str, Any]], add_generation_prompt: bool,
-            kwargs: dict[str, Any]) -> Any:
-    renderer = chat_renderer(tokenizer, template)
-    if renderer is not None:
-        fast = renderer.render(messages, add_generation_prompt, tokenizer.special_tokens_map, kwargs)
-        if fast is not None:
-            return fast
-    # The slow path: anything the fast renderer does not take, and every error (same messages).
-    try:
-        return tokenizer.apply_chat_template(
-            messages, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt, **kwargs,
-        )
-    except TemplateLimit:
-        raise
-    except Exception as exc:  # jinja2 TemplateError, raise_exception(), a template bug
-        raise RenderError(f"the chat template failed: {type(exc).__name__}: {exc}") from exc
+_UNSET = object()
+
+
+class _Bound:
+    """:func:`apply_template` for one tokenizer and spec: the template, its fast renderer and the special
+    tokens looked up once for several renders (the prompt, the full text and the turns of one example)."""
+
+    def __init__(self, tokenizer: Any, spec: PromptSpec) -> None:
+        template = chat_template_text(tokenizer, spec)
+        if template is None:
+            raise RenderError(
+                "the tokenizer has no chat template for messages data "
+                "(add chat_template.jinja to the tokenizer folder or set prompt.chat_template)"
+            )
+        self.tokenizer, self.spec, self.template = tokenizer, spec, template
+        self.renderer: Any = _UNSET  # built inside the first render's bounds (its probes render the template)
+        self.specials: dict[str, Any] | None = None
+
+    def __call__(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
+        if self.spec.split_special_tokens:
+            messages = mark_control_strings(self.tokenizer, self.template, messages)
+        # time, loop and output bounds (sftgate.gates.tokenizer.render_limits)
+        text = call_bounded(self.template, self._render, messages, add_generation_prompt)
+        if not isinstance(text, str):
+            raise RenderError(f"the chat template returned {type(text).__name__}, not text")
+        if len(text) > MAX_OUTPUT:
+            raise TemplateLimit(f"the chat template rendered {len(text)} characters (over {MAX_OUTPUT})")
+        return text
+
+    def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> Any:
+        kwargs = self.spec.kwargs
+        if self.renderer is _UNSET:
+            self.renderer = chat_renderer(self.tokenizer, self.template)
+        if self.renderer is not None:
+            if self.specials is None:
+                self.specials = self.tokenizer.special_tokens_map
+            fast = self.renderer.render(messages, add_generation_prompt, self.specials, kwargs)
+            if fast is not None:
+                return fast
+        # The slow path: anything the fast renderer does not take, and every error (same messages).
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt,
+                **kwargs,
+            )
+        except TemplateLimit:
+            raise
+        except Exception as exc:  # jinja2 TemplateError, raise_exception(), a template bug
+            raise RenderError(f"the chat template failed: {type(exc).__name__}: {exc}") from exc
 
 
 def render_prompt(tokenizer: Any, example: dict[str, Any], spec: PromptSpec) -> str:
