@@ -73,10 +73,13 @@ class DemoSettings:
     heads: int = 4
     # 800 full steps teach the tiny model to copy words from a sentence; with 600 the LoRA stage only
     # learned the job field on some thread counts and seeds (float sums in another order), with 800
-    # it learned every field on 1 and 2 threads and seeds 0 and 1, in 300 LoRA steps.
+    # it learned every field on 1 and 2 threads and seeds 0 and 1, in 300 LoRA steps. 300 sat at the
+    # edge: the same training in another float order (thread counts, ranks, gradient accumulation)
+    # passed 35 to 40 of the 40 cases; after 400 every order passed 40
+    # (tests/runners/work/test_sft_torchrun_quality.py), so the demo's own 0.95 gate is not a coin toss.
     base_steps: int = 800
     base_lr: float = 1e-2
-    lora_steps: int = 300
+    lora_steps: int = 400
     n_train: int = N_TRAIN
     seed: int = 0
 

@@ -110,7 +110,7 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def config_text(*, model_id: str, tokenizer: str | None = None, collator: str | None = None,
-                inference_template: str | None = None, lora_steps: int = 300) -> str:
+                inference_template: str | None = None, lora_steps: int = 400) -> str:
     """The demo's ``sftgate.yaml`` (paths relative to it)."""
     lines = [
         "# sftgate demo: strict-JSON extraction with a tiny Mistral-architecture model, offline, on CPU.",

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 CASE_TOLERANCE = 1  # fixed cases the two pass rates may differ by (see the module docstring)
 MIN_PASS_RATE = 0.9  # the one-process adapter really learned the task (the demo's gate asks 0.95)
 GLOBAL_BATCH = 32  # the demo's train.batch_size
-LORA_STEPS = 400  # the demo's 300 plus 100: past the steps where float order still moves the score
+LORA_STEPS = 400  # the demo's own: past the 300 where float order still moved the score
 
 
 def _config(name: str, batch_size: int) -> str:
