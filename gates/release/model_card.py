@@ -182,8 +182,14 @@ def check(
     for key, default in REQUIRED.items():
         if metadata.get(key) in (None, "", []):
             value = expected if key == "base_model" else default
-            yield MODEL_CARD_INVALID.finding(f"{card.name} has no {key}", at(key),
-                                             suggestion=f"{key}: {value}" if value else fix, evidence={"field": key})
+            if value:
+                suggestion = f"{key}: {value}"
+            elif key == "base_model":  # a base known only as a local folder: its Hub ID is the user's to give
+                suggestion = "base_model: <the Hub ID the base came from> (no Hub ID is recorded: model.id is a local folder)"
+            else:
+                suggestion = fix
+            yield MODEL_CARD_INVALID.finding(f"{card.name} has no {key}", at(key), suggestion=suggestion,
+                                             evidence={"field": key})
     for problem in problems:
         suggestion = problem.suggestion or (f"base_model: {expected}" if problem.key == "base_model" and expected else None)
         yield MODEL_CARD_INVALID.finding(f"{card.name}: {problem.message}", at(problem.key),

@@ -40,7 +40,7 @@ def test_model_card_rules(fixture, expected, reason):
 
 def card(tmp_path, metadata: str, *, manifest_base: str | None = "mistralai/Mistral-7B-v0.3"):
     folder = tmp_path / "release"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.md").write_text(f"---\n{metadata}---\n# model\n")
     if manifest_base:
         (folder / "sftgate-manifest.json").write_text(json.dumps({"files": {}, "base_model": {"id": manifest_base}}))
@@ -68,6 +68,18 @@ FIELD_CASES = [
 def test_card_fields(tmp_path, metadata, expected, reason):
     found = card(tmp_path, metadata)
     assert [(f.rule, f.evidence.get("field")) for f in found] == expected, reason
+
+
+def test_a_missing_base_model_is_suggested_from_the_manifest_or_asked_for(tmp_path):
+    """With a base recorded, the suggestion is the line to add; with none (a local-folder base), a
+    placeholder for the Hub ID rather than the --write-card command, which could not fill it either."""
+    no_base = GOOD.replace("base_model: mistralai/Mistral-7B-v0.3\n", "")
+    (known,) = card(tmp_path / "a", no_base)
+    assert (known.rule, known.evidence["field"], known.suggestion) == (
+        "model_card_invalid", "base_model", "base_model: mistralai/Mistral-7B-v0.3")
+    (unknown,) = card(tmp_path / "b", no_base, manifest_base=None)
+    assert (unknown.rule, unknown.evidence["field"]) == ("model_card_invalid", "base_model")
+    assert unknown.suggestion.startswith("base_model: <") and "--write-card" not in unknown.suggestion
 
 
 def test_a_card_without_front_matter_is_invalid(tmp_path):
