@@ -67,6 +67,14 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="session")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Every tokenizer family of fixtures/tokenizers.py (built on first use, once per session)."""
+    from fixtures.tokenizers import tokenizer_folders
+
+    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny models run several times faster on one thread than on two contended ones."""

@@ -11,6 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may run on (``os.sched_getaffinity``; all of them where it is missing)."""
+    import os
+
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return list(range(os.cpu_count() or 1))
+
+
 def free_cpus(sample_seconds: float = 0.1) -> int:
     """The CPUs this process may use that nothing else is using now (at least 1).
 
@@ -20,10 +30,7 @@ def free_cpus(sample_seconds: float = 0.1) -> int:
     """
     import os
 
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        allowed = list(range(os.cpu_count() or 1))
+    allowed = allowed_cpus()
     cpus = min(len(allowed), _cgroup_cpus() or len(allowed))
     idle = _idle_cpus(allowed, sample_seconds)
     if idle is None:

@@ -332,7 +332,8 @@ def _probe_findings(
             evidence={"probe": "user/assistant", "token": final_name, "pad_id": pad_id},
         ))
     closing = probe.closing_ids[0] if probe.closing_ids else None
-    trained = trained_after_reply(enc, probe.final_tail_ids) or final
+    after = trained_after_reply(enc, probe.final_tail_ids)
+    trained = final if after is None else after  # an id of 0 is a token too
     if closing is not None and closing != trained:
         closing_name, trained_name = token_strings(tok, [closing, trained])
         findings.append(STOP_TOKEN_NOT_TRAINED.finding(

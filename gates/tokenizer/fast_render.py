@@ -81,7 +81,6 @@ class ChatRenderer:
         self._reasoning = frozenset(reasoning)
         self._specials: tuple[dict[str, Any], dict[str, Any] | None] | None = None
         self._globals = dict(compiled.globals)  # flattened once (transformers sets them at compile time)
-        self._variables_now: dict[str, Any] | None = None
         self._skeletons = Skeletons(self._render_compiled) if pasted else None
 
     @classmethod
@@ -155,7 +154,6 @@ class ChatRenderer:
         variables = self._variables(specials)
         if variables is None:  # a key transformers' own call passes too: it raises TypeError, the slow path
             return None
-        self._variables_now = variables
         if simple and clean and self._skeletons is not None:
             return self._skeletons.render(chat, add_generation_prompt)
         return self._render_compiled(chat, add_generation_prompt)
@@ -166,8 +164,9 @@ class ChatRenderer:
         env = compiled.environment
         # Template.render(...) is new_context(dict(globals, **vars)) + concat(root_render_func(context));
         # the globals are a ChainMap that costs more to copy than the template takes to render.
+        variables = self._specials[1] if self._specials else None  # what render() just computed
         parent = {**self._globals, "messages": chat, "tools": None, "documents": None,
-                  "add_generation_prompt": add_generation_prompt, **(self._variables_now or {})}
+                  "add_generation_prompt": add_generation_prompt, **(variables or {})}
         if self._budget is not None:
             self._budget.reset()
         try:

@@ -231,11 +231,12 @@ def _bar(progress: bool) -> Any:
 def _scanned(batches: Iterable[TokenBatch], markers: Any, pad_id: int | None, limit: int) -> Iterator[tuple[TokenBatch, Any]]:
     """``(batch, hits)`` in order; batches are scanned two at a time in threads (numpy releases the
     GIL in its loops, so two cores share the work) while the caller reads and adds up."""
-    import os
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = min(SCAN_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    from sftgate.gates.readers.worker_count import allowed_cpus
+
+    workers = min(SCAN_THREADS, len(allowed_cpus()))
     if workers < 2:
         for batch in batches:
             yield batch, scan_batch(batch, markers, pad_id=pad_id, vocab_limit=limit)

@@ -201,12 +201,9 @@ def screen(template: str) -> None:
     A syntax error is left to the renderer, which reports it with transformers' message."""
     try:
         from jinja2 import Environment, nodes
-        from jinja2.exceptions import TemplateSyntaxError
 
-        tree = Environment(extensions=["jinja2.ext.loopcontrols", "jinja2.ext.do"]).parse(template)
-    except (ImportError, TemplateSyntaxError, RecursionError):
-        return
-    except Exception:  # an unknown tag ({% generation %}): the renderer knows it
+        tree = Environment(extensions=["jinja2.ext.loopcontrols", "jinja2.ext.do", _generation_tag()]).parse(template)
+    except Exception:  # ImportError, a syntax error (the renderer reports it), RecursionError
         return
     for node in tree.find_all((nodes.Mul, nodes.Pow, nodes.Filter, nodes.Call)):
         if isinstance(node, nodes.Mul | nodes.Pow):
@@ -217,6 +214,21 @@ def screen(template: str) -> None:
                 if isinstance(size, tuple) and size[0] == "int" and abs(size[1]) > MAX_OUTPUT:
                     raise TemplateLimit(f"the chat template passes the constant {size[1]} to a filter or call: "
                                         f"over {MAX_OUTPUT}")
+
+
+def _generation_tag() -> type:
+    """transformers' ``{% generation %}...{% endgeneration %}`` for the parser: its body, screened like the rest."""
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+
+    class Generation(Extension):
+        tags = frozenset({"generation"})
+
+        def parse(self, parser: Any) -> Any:
+            lineno = next(parser.stream).lineno
+            return nodes.Scope(parser.parse_statements(("name:endgeneration",), drop_needle=True)).set_lineno(lineno)
+
+    return Generation
 
 
 def _estimate(node: Any) -> tuple[str, int] | None:

@@ -40,8 +40,7 @@ class ContentHit:
 @dataclass(frozen=True)
 class _Finder:
     pattern: re.Pattern[str] | None
-    prefixes: tuple[str, ...]  # a cheap pre-filter: every token starts with one of these
-    quick: re.Pattern[str] | None = None  # the prefixes as one regex (one pass over a text)
+    quick: re.Pattern[str] | None = None  # a cheap pre-filter: the tokens' first two characters, one regex
 
 
 _FINDERS: weakref.WeakKeyDictionary[Any, _Finder] = weakref.WeakKeyDictionary()
@@ -66,7 +65,7 @@ def _finder(tokenizer: Any) -> _Finder:
         tokens = special_token_strings(tokenizer)
         pattern = re.compile("|".join(map(re.escape, tokens))) if tokens else None
         prefixes = tuple(sorted({t[:2] for t in tokens}))
-        found = _Finder(pattern, prefixes, re.compile("|".join(map(re.escape, prefixes))) if prefixes else None)
+        found = _Finder(pattern, re.compile("|".join(map(re.escape, prefixes))) if prefixes else None)
         with contextlib.suppress(TypeError):
             _FINDERS[tokenizer] = found
     return found

@@ -30,11 +30,10 @@ class ThreadGovernor:
     """Keeps torch's intra-op threads at the CPUs that other processes leave free (see the module doc)."""
 
     def __init__(self, max_threads: int) -> None:
+        from sftgate.gates.readers.worker_count import allowed_cpus
+
         self.max_threads = max(1, max_threads)
-        try:
-            self.cpus = sorted(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - macOS
-            self.cpus = list(range(os.cpu_count() or 1))
+        self.cpus = allowed_cpus()
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self.last: tuple[float, float, float] | None = self._sample()
         self.changes = 0
@@ -89,10 +88,10 @@ def governed_threads(device: str) -> Iterator[ThreadGovernor | None]:
         return
     import torch
 
-    from sftgate.gates.readers.worker_count import free_cpus
+    from sftgate.gates.readers.worker_count import allowed_cpus, free_cpus
 
     before = torch.get_num_threads()
-    governor = ThreadGovernor(max(before, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    governor = ThreadGovernor(max(before, len(allowed_cpus())))
     torch.set_num_threads(max(1, min(governor.max_threads, free_cpus())))
     try:
         yield governor

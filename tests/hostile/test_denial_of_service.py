@@ -109,6 +109,7 @@ TEMPLATES = {
     "a huge filter argument": "{{ 'x'|center(2000000000) }}",
     "endless recursion": "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
     "a huge power": "{{ 9 ** 99999999 }}",
+    "a huge constant in a generation block": "{% generation %}{{ 'x' * 10**10 }}{% endgeneration %}",
 }
 
 

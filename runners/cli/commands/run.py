@@ -11,6 +11,7 @@ from sftgate.gates.frame.report import Report
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
 
+DISTRIBUTED = True  # under torchrun / accelerate launch only rank 0 prints and writes reports (cli.main)
 HELP = "run the whole pipeline: config, data, tokenizer, train, adapter, merge, release"
 DESCRIPTION = """\
 Run every stage of the fine-tune that CONFIG describes, each behind its gates; a stage starts
@@ -47,11 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="do not resume: run every stage again")
 
 
-def run(args: argparse.Namespace, io: IO) -> Report | int:
+def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.runners.pipeline.run import run_pipeline
-    from sftgate.runners.work.sft import is_main_process
 
     report = run_pipeline(args.config, until=args.until, resume=not args.fresh,
                           say=(lambda _m: None) if args.quiet else io.say,
                           progress=io.progress_enabled(args.quiet), command=f"run {args.config}")
-    return report if is_main_process() else report.exit_code  # one report: rank 0's (torchrun, accelerate launch)
+    return report

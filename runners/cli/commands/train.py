@@ -11,6 +11,7 @@ from sftgate.gates.frame.report import Report
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
 
+DISTRIBUTED = True  # under torchrun / accelerate launch only rank 0 prints and writes reports (cli.main)
 HELP = "train the LoRA adapter (one stage: lora-targets, sft, provenance)"
 DESCRIPTION = """\
 Run the train stage of CONFIG with its gates: lora-targets checks lora.target_modules against
@@ -38,11 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="sftgate.yaml")
 
 
-def run(args: argparse.Namespace, io: IO) -> Report | int:
+def run(args: argparse.Namespace, io: IO) -> Report:
     from sftgate.runners.pipeline.run import run_pipeline
-    from sftgate.runners.work.sft import is_main_process
 
     report = run_pipeline(args.config, only=Stage.TRAIN, resume=False,
                           say=(lambda _m: None) if args.quiet else io.say,
                           progress=io.progress_enabled(args.quiet), command=f"train {args.config}")
-    return report if is_main_process() else report.exit_code  # one report: rank 0's (torchrun, accelerate launch)
+    return report

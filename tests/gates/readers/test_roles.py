@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures.tokenizers import TokenizerFolders, template_text, tokenizer_folders
+from fixtures.tokenizers import template_text
 from sftgate.gates.data.record_checks import check_messages
 from sftgate.gates.frame.core import InputError, Stage, Status
 from sftgate.gates.frame.execute import run_gate
@@ -19,11 +19,6 @@ from sftgate.gates.tokenizer.rendering import PromptSpec
 
 CHATQA = template_text("llama3_chatqa_context.jinja")
 GRANITE = template_text("chatml_granite_roles.jinja")
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def test_template_roles_are_found_in_role_comparisons():

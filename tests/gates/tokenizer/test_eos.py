@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import NO_EOS_TEMPLATE, TokenizerFolders, tokenizer_folders
+from fixtures.tokenizers import NO_EOS_TEMPLATE
 from sftgate.gates.frame.core import GateSkipped, Severity, Stage, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.config import load as load_config
@@ -12,11 +12,6 @@ from sftgate.gates.tokenizer import eos
 from sftgate.gates.tokenizer.rendering import PromptSpec
 
 DATA = "tokenizer"
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def run(folders, fixtures_dir, family, variant=None, data=None, **kwargs):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
 from sftgate.gates.frame.core import Stage, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
@@ -16,11 +15,6 @@ from sftgate.gates.tokenizer.label_building import IGNORE_INDEX, Encoded
 from sftgate.gates.tokenizer.rendering import PromptSpec, encode_example
 
 RECORD = [{"role": "user", "content": "What is 2 plus 2?"}, {"role": "assistant", "content": "It is 4."}]
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 @pytest.mark.parametrize(("variant", "data", "expected"), [
@@ -57,3 +51,11 @@ def test_trl_labels_train_the_closing_token_right_after_the_reply(folders):
     assert probe is not None and tok.convert_ids_to_tokens(list(probe.closing_ids[:1])) == ["<|end|>"]
     trl_encoded = Encoded(full_ids, labels, start, ours.eos_ids, False)
     assert eos.trained_after_reply(trl_encoded, probe.final_tail_ids) == probe.closing_ids[0]
+
+
+def test_the_trained_stop_token_may_have_id_0():
+    """A vocabulary whose end token is id 0 (SmolLM's <|endoftext|>): found, not mistaken for none."""
+    enc = Encoded(input_ids=[5, 6, 7, 0, 9], labels=[IGNORE_INDEX, IGNORE_INDEX, 7, 0, 9], prompt_len=2,
+                  eos_ids=(9,), truncated=False)
+    assert eos.trained_after_reply(enc, (0, 9)) == 0
+    assert eos.trained_after_reply(enc, (4,)) is None

@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tokenized import chat_records
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
 from sftgate.gates.frame.core import Stage
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import eos
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec, encode_example, end_of_turn_ids
 from sftgate.gates.tokenizer.token_view import format_encoded
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def trained_text(tok, enc):

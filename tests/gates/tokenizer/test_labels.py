@@ -9,16 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures import tokenized
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
 from sftgate.gates.frame.core import InputError, Severity, Stage, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import labels
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def gate(folder, data, **kwargs):

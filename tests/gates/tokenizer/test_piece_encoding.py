@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
+from fixtures.tokenizers import TokenizerFolders
 from sftgate.gates.readers.tokenizer_io import load_tokenizer
 from sftgate.gates.tokenizer import token_encoding
 from sftgate.gates.tokenizer.piece_encoding import PieceEncoder, piece_encoder
@@ -20,11 +20,6 @@ from sftgate.gates.tokenizer.piece_encoding import PieceEncoder, piece_encoder
 PIECES = st.sampled_from(["a", "b", " ", "  ", "\n", "\t", "▁", "é", "🙂", "日本", " the", "ing", "{\"k\": 1}",
                           "<s>", "</s>", "[INST]", "[/INST]", "[control_12]", "<unk>", "[INST", "</s"])
 TEXTS = st.lists(PIECES, max_size=24).map("".join)
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 @pytest.fixture(scope="session")

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, template_text, tokenizer_folders
+from fixtures.tokenizers import template_text
 from sftgate.gates.frame.core import Stage, Status
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.config import load as load_config
 from sftgate.gates.tokenizer import prompt_alignment, prompt_comparison
 from sftgate.gates.tokenizer.rendering import PromptSpec
+from tests.gates.tokenizer.alignment_run import assert_rules, run
 
 DATA = "tokenizer"
 FAMILIES = ["tiny", "mistral_v3", "tekken", "llama3"]
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
-
-
-def run(folders, fixtures_dir, family, variant=None, data=None, cases=None, **kwargs):
-    folder = folders.variant(family, **variant) if variant else folders.base(family)
-    if data is not None:
-        kwargs["data"] = fixtures_dir / DATA / data
-    if cases is not None:
-        kwargs["cases"] = fixtures_dir / DATA / cases
-    return run_gate("prompt-alignment", Stage.TOKENIZER, prompt_alignment.check, tokenizer=folder, **kwargs)
 
 
 TRAIN_SYSTEM = {"spec": PromptSpec(system="Answer briefly."), "inference_spec": PromptSpec()}
@@ -84,12 +71,7 @@ CASES = [
 @pytest.mark.parametrize(("family", "variant", "data", "cases", "kwargs", "expected", "reason"),
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_prompt_alignment_rules(folders, fixtures_dir, family, variant, data, cases, kwargs, expected, reason):
-    result = run(folders, fixtures_dir, family, variant, data, cases, **kwargs)
-    assert result.status is not Status.ERROR, result.reason
-    assert sorted(f.rule for f in result.findings) == sorted(expected), reason
-    assert result.status is (Status.FAIL if expected else Status.PASS), reason
-    codes = {rule.name: rule.code for rule in prompt_alignment.RULES}
-    assert all(f.code == codes[f.rule] for f in result.findings)
+    assert_rules(run(folders, fixtures_dir, family, variant, data, cases, **kwargs), expected, reason)
 
 
 def test_prompt_not_prefix_shows_the_tokens_on_both_sides(folders, fixtures_dir):

@@ -57,3 +57,12 @@ def test_a_second_block_inside_the_first_or_an_outer_timer_changes_nothing(short
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("template", ["{% generation %}{{ 'x' * 10**10 }}{% endgeneration %}",
+                                      "{% generation %}{% endgeneration %}{{ 'x' * 10**10 }}"])
+def test_screen_reads_generation_blocks(template):
+    """transformers' {% generation %} tag is parsed, not a reason to skip the screen (compiling would build it)."""
+    with pytest.raises(TemplateLimit):
+        render_limits.screen(template)
+    render_limits.screen("{% for m in messages %}{% generation %}{{ m['content'] }}{% endgeneration %}{% endfor %}")

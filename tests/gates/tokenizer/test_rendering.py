@@ -8,16 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.tokenizers import TokenizerFolders, build_mistral_v3_raw, template_text, tokenizer_folders
+from fixtures.tokenizers import TokenizerFolders, build_mistral_v3_raw, template_text
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers.tokenizer_io import generation_eos_ids, load_tokenizer, load_tokenizer_cached
 from sftgate.gates.tokenizer import data_scan, end_of_turn, rendering, token_encoding
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def tok(folders: TokenizerFolders, family: str, **variant: object):
@@ -344,7 +339,6 @@ def test_odd_unicode_never_raises(folders, user, assistant, prompt):
     rendering.collate([enc], rendering.pad_id_for(t), mask_pad_labels=True)
     rendering.encode_example(t, {"prompt": prompt, "completion": assistant}, PromptSpec(system=user))
     assert token_encoding.token_strings(t, enc.input_ids)
-
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

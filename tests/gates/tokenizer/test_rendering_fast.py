@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.tokenizers import TEMPLATES, TokenizerFolders, template_text, tokenizer_folders
+from fixtures.tokenizers import TEMPLATES, TokenizerFolders, template_text
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import data_scan, fast_render, rendering, template_rendering, token_encoding
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, PromptSpec
@@ -28,11 +28,6 @@ FAMILY_TEMPLATES = {
     "gemma": sorted(p.name for p in TEMPLATES.glob("gemma*.jinja")),
 }
 PAIRS = [(family, name) for family, names in FAMILY_TEMPLATES.items() for name in names]
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def tok(folders: TokenizerFolders, family: str) -> Any:

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
 from sftgate.gates.frame.core import Stage
 from sftgate.gates.frame.execute import run_gate
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import eos
 from sftgate.gates.tokenizer.stop_ids import served_stop_ids
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def test_generation_config_without_eos_names_the_fallback(folders, tmp_path):

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, template_text, tokenizer_folders
-from sftgate.gates.frame.core import Severity, Stage, Status
-from sftgate.gates.frame.execute import run_gate
+from fixtures.tokenizers import template_text
+from sftgate.gates.frame.core import Severity, Status
 from sftgate.gates.readers.config import load as load_config
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
-from sftgate.gates.tokenizer import prompt_alignment
 from sftgate.gates.tokenizer.prompt_spec import (
     PromptSpec,
     inference_spec_from_config,
@@ -24,22 +22,9 @@ from sftgate.gates.tokenizer.prompt_spec import (
 from sftgate.gates.tokenizer.rendering import IGNORE_INDEX, encode_example, render_texts
 from sftgate.gates.tokenizer.special_content import special_token_strings
 from sftgate.gates.tokenizer.template_checks import template_variables
+from tests.gates.tokenizer.alignment_run import assert_rules, run
 
 NO_THINKING = kwargs_items({"enable_thinking": False})
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
-
-
-def run(folders, fixtures_dir, family, variant=None, data=None, cases=None, **kwargs):
-    folder = folders.variant(family, **variant) if variant else folders.base(family)
-    if data is not None:
-        kwargs["data"] = fixtures_dir / "tokenizer" / data
-    if cases is not None:
-        kwargs["cases"] = fixtures_dir / "tokenizer" / cases
-    return run_gate("prompt-alignment", Stage.TOKENIZER, prompt_alignment.check, tokenizer=folder, **kwargs)
 
 
 CASES = [
@@ -79,12 +64,7 @@ CASES = [
 @pytest.mark.parametrize(("family", "variant", "data", "cases", "kwargs", "expected", "reason"),
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_template_rules(folders, fixtures_dir, family, variant, data, cases, kwargs, expected, reason):
-    result = run(folders, fixtures_dir, family, variant, data, cases, **kwargs)
-    assert result.status is not Status.ERROR, result.reason
-    assert sorted(f.rule for f in result.findings) == sorted(expected), reason
-    assert result.status is (Status.FAIL if expected else Status.PASS), reason
-    codes = {rule.name: rule.code for rule in prompt_alignment.RULES}
-    assert all(f.code == codes[f.rule] for f in result.findings)
+    assert_rules(run(folders, fixtures_dir, family, variant, data, cases, **kwargs), expected, reason)
 
 
 def test_trained_template_tokens_suggest_the_kwargs_that_fix_them(folders, fixtures_dir):

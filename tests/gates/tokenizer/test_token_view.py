@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
 from sftgate.gates.tokenizer import rendering, token_view
 from sftgate.gates.tokenizer.rendering import PromptSpec
 
 EXAMPLE = {"messages": [{"role": "user", "content": "What is the capital of France?"},
                         {"role": "assistant", "content": "Paris."}]}
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 def rows(text: str) -> list[list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, template_text, tokenizer_folders
+from fixtures.tokenizers import template_text
 from sftgate.gates.readers.tokenizer_io import load_tokenizer, load_tokenizer_cached
 from sftgate.gates.tokenizer.prompt_spec import PromptSpec
 from sftgate.gates.tokenizer.turn_markers import learn_markers
@@ -17,12 +17,6 @@ from sftgate.gates.tokenizer.turn_regions import (
     assistant_spans,
     classify,
 )
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
-
 
 # family -> (role -> a token its header must contain)
 EXPECTED = {

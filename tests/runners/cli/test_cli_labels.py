@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import tokenized
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
 from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
-
 NO_THINKING = '{"enable_thinking": false}'
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 @pytest.mark.parametrize(("family", "args", "code", "rules", "reason"), [

@@ -8,14 +8,7 @@ import sys
 
 import pytest
 
-from fixtures.tokenizers import TokenizerFolders, tokenizer_folders
-
 DATA = "tokenizer"
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> TokenizerFolders:
-    return tokenizer_folders(tmp_path_factory.getbasetemp() / "tokenizers")
 
 
 @pytest.mark.parametrize(("variant", "args", "code", "rules", "reason"), [
