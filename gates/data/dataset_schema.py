@@ -36,6 +36,7 @@ from sftgate.gates.data.dataset_stats import duplicate_lines, enum_values, perce
 from sftgate.gates.data.record_checks import FORMATS, q
 from sftgate.gates.data.token_lengths import TokenCounter
 from sftgate.gates.frame.core import Finding, InputError
+from sftgate.gates.frame.finding_cap import MAX_PER_RULE
 from sftgate.gates.readers.dataset_io import (
     PARALLEL_MIN_BYTES,
     DatasetSource,
@@ -46,7 +47,6 @@ from sftgate.gates.readers.dataset_io import (
 
 __all__ = ["GATE", "RULES", "check", "from_config", "local_tokenizer"]
 
-MAX_PER_RULE = 100
 TOKENS_PARALLEL_MIN_BYTES = 1024 * 1024
 TOKENS_BYTES_PER_WORKER = 4 * 1024 * 1024  # with a tokenizer, about 0.4 s of work per worker at least
 

@@ -156,7 +156,8 @@ def scan_chunk(ctx: ScanContext, source: DatasetSource, records: Iterator[tuple[
         records_n += 1
         if type(obj) is not dict:
             if type(obj) is ReadIssue:
-                what = "not valid UTF-8" if obj.kind == "invalid_utf8" else "not valid JSON"
+                what = {"invalid_utf8": "not valid UTF-8", "too_large": "over the record size bound"}.get(
+                    obj.kind, "not valid JSON")
                 f = emit("invalid_json_line", f"line is {what}: {obj.detail}: {obj.snippet}", line,
                          evidence={"reason": obj.kind, "column": obj.column})
             else:

@@ -36,7 +36,7 @@ from sftgate.gates.data.leak_hashing import extract, record_words
 from sftgate.gates.data.leak_scan import ScanResult, ngram_leaks, scan_task
 from sftgate.gates.data.split_isolation_rules import EXACT, GATE, KIND_RULE, NORMALIZED, PROMPT, RULES, R
 from sftgate.gates.frame.core import Finding
-from sftgate.gates.frame.finding_cap import FindingCap
+from sftgate.gates.frame.finding_cap import MAX_PER_RULE, FindingCap
 from sftgate.gates.readers.dataset_io import default_workers, map_chunks, open_dataset
 from sftgate.gates.readers.roles import roles_from_config
 
@@ -44,7 +44,6 @@ __all__ = ["GATE", "RULES", "check", "from_config"]
 
 DEFAULT_NGRAM = 13
 NGRAM_COMMON = 10
-MAX_PER_RULE = 100
 
 
 # --------------------------------------------------------------------------- the gate

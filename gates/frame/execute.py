@@ -24,10 +24,10 @@ def run_gate(
 ) -> GateResult:
     """Run ``check(**kwargs)`` and return its :class:`GateResult`.
 
-    Every finding is collected unless ``fail_fast``, which stops after the first error; at most
-    ``max_per_rule`` per rule are listed (the gate's own argument when it takes one, else
-    :data:`~sftgate.gates.frame.finding_cap.MAX_PER_RULE`), the others counted in one summary
-    finding per rule (:class:`~sftgate.gates.frame.finding_cap.FindingCap`).
+    Every finding is collected unless ``fail_fast``, which stops after the first error. A check that
+    takes ``max_per_rule`` caps its own findings (per input file); of any other, at most
+    :data:`~sftgate.gates.frame.finding_cap.MAX_PER_RULE` per rule are listed, the others counted in
+    one summary finding per rule (:class:`~sftgate.gates.frame.finding_cap.FindingCap`).
     A ``check`` that takes a ``metrics`` parameter gets a dict to fill (pass rates, counts);
     it lands in the result's ``metrics``. :class:`GateSkipped` becomes ``skip``; any other exception
     becomes ``error`` with the reason (exit 2 for bad input, 3 otherwise), never ``fail``.
@@ -36,9 +36,9 @@ def run_gate(
     parameters = inspect.signature(check).parameters
     if metrics is None and "metrics" in parameters:
         metrics = {}
-    # every gate's findings bounded: its own max_per_rule when it takes one, else MAX_PER_RULE
-    own = parameters["max_per_rule"].default if "max_per_rule" in parameters else MAX_PER_RULE
-    cap = FindingCap(kwargs.get("max_per_rule", MAX_PER_RULE if own is inspect.Parameter.empty else own))
+    # every gate's findings bounded: a gate that takes max_per_rule caps its own (per input file, in its
+    # workers), the others here at MAX_PER_RULE; capping both ways would count one rule twice
+    cap = FindingCap(0 if "max_per_rule" in parameters else MAX_PER_RULE)
     if metrics is not None:
         kwargs["metrics"] = metrics
     start = time.perf_counter()

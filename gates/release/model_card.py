@@ -35,7 +35,6 @@ from sftgate.gates.release.manifest import read_manifest
 
 GATE = "model-card"
 CARD_NAME = "README.md"
-MANIFEST_NAME = "sftgate-manifest.json"
 REQUIRED = {"base_model": None, "library_name": "transformers", "pipeline_tag": "text-generation"}
 
 MODEL_CARD_INVALID = Rule(
@@ -188,8 +187,11 @@ def check(
                 suggestion = "base_model: <the Hub ID the base came from> (no Hub ID is recorded: model.id is a local folder)"
             else:
                 suggestion = fix
+            evidence: dict[str, Any] = {"field": key}
+            if key == "base_model":
+                evidence["hub_id_known"] = bool(value)  # False: the card cannot be written for the user
             yield MODEL_CARD_INVALID.finding(f"{card.name} has no {key}", at(key), suggestion=suggestion,
-                                             evidence={"field": key})
+                                             evidence=evidence)
     for problem in problems:
         suggestion = problem.suggestion or (f"base_model: {expected}" if problem.key == "base_model" and expected else None)
         yield MODEL_CARD_INVALID.finding(f"{card.name}: {problem.message}", at(problem.key),

@@ -34,10 +34,9 @@ from sftgate.gates.config import hub_id_grammar, model_id_diagnosis
 from sftgate.gates.frame.core import Finding, InputError, Rule, Severity
 from sftgate.gates.merge import artifacts
 from sftgate.gates.readers.model_folder import list_model_folder
-from sftgate.gates.release.manifest import read_manifest
+from sftgate.gates.release.manifest import MANIFEST_NAME, read_manifest
 
 GATE = "release"
-MANIFEST_NAME = "sftgate-manifest.json"
 MANIFEST_VERSION = 1
 CHUNK = 1 << 20
 

@@ -174,27 +174,26 @@ class PieceEncoder:
         if self.broken or (add_special_tokens and self.affixes is None):
             return None
         ids = self.encode_batch(texts, add_special_tokens)
-        if self.verified < VERIFY:
-            head = texts[: VERIFY - self.verified]
-            if [e.ids for e in backend.encode_batch_fast(head, add_special_tokens=add_special_tokens)] != ids[: len(head)]:
-                self.broken = True
-                return None
-            self.verified += len(head)
-        return ids
+        return ids if self._verified(backend, texts, ids, add_special_tokens) else None
 
     def encode_groups_checked(self, backend: Any, groups: list[list[str]]) -> list[list[list[int]]] | None:
         """:meth:`encode_group` of each group (no special tokens), checked as :meth:`encode_checked` is."""
         if self.broken:
             return None
         out = [self.encode_group(group) for group in groups]
+        flat = [ids for group in out for ids in group]
+        return out if self._verified(backend, [text for group in groups for text in group], flat, False) else None
+
+    def _verified(self, backend: Any, texts: list[str], ids: list[list[int]], add_special_tokens: bool) -> bool:
+        """While fewer than :data:`VERIFY` real texts were compared: compare these too (``False``, and
+        :attr:`broken` from then on, at a difference)."""
         if self.verified < VERIFY:
-            texts = [text for group in groups for text in group][: VERIFY - self.verified]
-            got = [ids for group in out for ids in group][: len(texts)]
-            if [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)] != got:
+            head = texts[: VERIFY - self.verified]
+            if [e.ids for e in backend.encode_batch_fast(head, add_special_tokens=add_special_tokens)] != ids[: len(head)]:
                 self.broken = True
-                return None
-            self.verified += len(texts)
-        return out
+                return False
+            self.verified += len(head)
+        return True
 
     def encode_group(self, texts: list[str]) -> list[list[int]]:
         """The ids of ``texts[0]`` and of the texts after it (no special tokens). A later text that is

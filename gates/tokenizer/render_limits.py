@@ -66,9 +66,14 @@ def bounded(template: str) -> Iterator[None]:
             with _deadline(RENDER_SECONDS):
                 yield
     except TemplateLimit as exc:
-        if len(_EXHAUSTED) < 256:
-            _EXHAUSTED[key] = str(exc)
+        _remember(key, exc)
         raise
+
+
+def _remember(key: int, exc: TemplateLimit) -> None:
+    """A template that ran past a bound fails at once from now on (up to 256 of them are kept)."""
+    if len(_EXHAUSTED) < 256:
+        _EXHAUSTED[key] = str(exc)
 
 
 def call_bounded(template: str, render: Callable[..., T], *args: Any) -> T:
@@ -80,8 +85,7 @@ def call_bounded(template: str, render: Callable[..., T], *args: Any) -> T:
         try:
             return render(*args)
         except TemplateLimit as exc:
-            if len(_EXHAUSTED) < 256:
-                _EXHAUSTED[key] = str(exc)
+            _remember(key, exc)
             raise
         finally:
             _WATCH.start = None

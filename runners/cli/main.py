@@ -147,7 +147,7 @@ def _run(argv: Sequence[str] | None, io: IO) -> int:
             without_torch()
         result = args._module.run(args, io)
         if getattr(args._module, "DISTRIBUTED", False) and not isinstance(result, int):
-            from sftgate.runners.work.sft import is_main_process
+            from sftgate.runners.work.ranks import is_main_process
 
             if not is_main_process():  # one report per job, rank 0's: no stdout, JSON or JUnit from the others
                 return result.exit_code

@@ -45,9 +45,9 @@ from sftgate.gates.frame.core import Stage
 from sftgate.gates.frame.report import Report
 from sftgate.gates.readers import atomic
 from sftgate.runners.demo.example_data import N_TRAIN, config_text, demo_file, make_data, write_jsonl
+from sftgate.runners.pipeline.folder_swap import DEMO_MARKER
 
 BREAKS = ("model-id", "leak", "eos", "template")
-DEMO_MARKER = "sftgate-demo.json"  # marks a demo folder: the only kind `sftgate demo --out` writes into
 DASH_ID = "mistralai-Mistral-7B-Instruct-v0.3"
 # The owning gate of each --break case and the rule it must report.
 BREAK_RULES = {

@@ -41,8 +41,9 @@ from sftgate.gates.frame.core import InputError
 from sftgate.gates.readers.leftovers import writer_running
 from sftgate.gates.readers.model_folder import list_model_folder
 
-MARKERS = ("sftgate-manifest.json", "sftgate-train.json", "sftgate-merge.json", "sftgate-tiny-model.json",
-           "sftgate-demo.json")
+MERGE_MARKER = "sftgate-merge.json"  # a merged model (runners.work.merge)
+DEMO_MARKER = "sftgate-demo.json"  # a demo folder: the only kind `sftgate demo --out` writes into
+MARKERS = ("sftgate-manifest.json", "sftgate-train.json", MERGE_MARKER, "sftgate-tiny-model.json", DEMO_MARKER)
 TMP_TAG = ".promote-"
 OLD_TAG = ".previous-"
 COPY_TAG = ".copying-"

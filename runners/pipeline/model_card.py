@@ -19,7 +19,8 @@ from typing import Any
 
 from sftgate.gates.readers import atomic
 from sftgate.gates.release.card_text import card_facts, card_text
-from sftgate.gates.release.model_card import CARD_NAME, MANIFEST_NAME
+from sftgate.gates.release.manifest import MANIFEST_NAME
+from sftgate.gates.release.model_card import CARD_NAME
 
 
 def card_settings(config: Any) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def run_pipeline(
     The report is also written to ``<run folder>/report.json`` and ``report.md``. A bad config
     raises :class:`~sftgate.gates.frame.core.ConfigError` (exit 2) before anything runs.
     """
-    from sftgate.runners.work.sft import is_main_process
+    from sftgate.runners.work.ranks import is_main_process
 
     say = say or (lambda _msg: None)
     config = config_mod.load(Path(config_path))
@@ -93,7 +93,7 @@ def _goes_past_preflight(until: Stage | None, only: Stage | None) -> bool:
 def _run(config: config_mod.Config, run_dir: Path, report: Report, until_stage: Stage | None,
          only_stage: Stage | None, resume: bool, say: Say, progress: bool, job_id: str | None) -> Report:
     from sftgate.runners.pipeline import ledger
-    from sftgate.runners.work.sft import is_main_process
+    from sftgate.runners.work.ranks import is_main_process
 
     job = job_id or ledger.new_job_id()
     ctx = Context(config=config, run_dir=run_dir, report=report, job_id=job, say=say, progress=progress)

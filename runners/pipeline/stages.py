@@ -110,7 +110,7 @@ def _train(ctx: Context) -> None:
     from sftgate.gates.tokenizer.rendering import chat_template_text, spec_from_config, template_hash
     from sftgate.gates.train import lora_targets, provenance, provenance_manifest
     from sftgate.runners.pipeline import ledger
-    from sftgate.runners.work.sft import is_main_process
+    from sftgate.runners.work.ranks import is_main_process
     from sftgate.runners.work.sft_settings import TrainSettings
 
     cfg = ctx.config

@@ -36,11 +36,16 @@ from sftgate.gates.frame.core import InputError, Stage
 from sftgate.gates.frame.execute import run_gate, skipped
 from sftgate.gates.frame.report import Report
 from sftgate.gates.readers.atomic import write_text
-from sftgate.runners.pipeline.folder_swap import ensure_replaceable, recover, replace_dir, temp_dir_for
+from sftgate.runners.pipeline.folder_swap import (
+    MERGE_MARKER,
+    ensure_replaceable,
+    recover,
+    replace_dir,
+    temp_dir_for,
+)
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tekken.json")
-MERGE_MARKER = "sftgate-merge.json"
 
 
 def merge_adapter(
@@ -217,8 +222,7 @@ def _write_marker(folder: Path) -> None:
 
     from sftgate.gates import __version__
 
-    (folder / MERGE_MARKER).write_text(json.dumps({"sftgate_merge": 1, "tool": "sftgate", "version": __version__})
-                                       + "\n", encoding="utf-8")
+    write_text(folder / MERGE_MARKER, json.dumps({"sftgate_merge": 1, "tool": "sftgate", "version": __version__}) + "\n")
 
 
 def drop_pickles(folder: Path) -> None:

@@ -230,11 +230,6 @@ def _all_ranks(count: int) -> int:
     return int(total.item())
 
 
-def is_main_process() -> bool:
-    """True on rank 0 (or without a launcher): only it writes the adapter, reports and the ledger."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -16,6 +16,7 @@ from sftgate.runners.cli.commands.argtypes import positive_int, rate
 if TYPE_CHECKING:
     from sftgate.runners.cli.streams import IO
 
+TORCH_FREE = True  # the script loads the tokenizer without torch (tokenizer_io.without_torch)
 HELP = "check the labels another trainer built (TRL, axolotl, LLaMA-Factory): tokenized data, no weights"
 DESCRIPTION = """\
 Check tokenized training data as a trainer holds it after preprocessing: a datasets save_to_disk

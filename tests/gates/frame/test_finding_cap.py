@@ -57,8 +57,13 @@ def test_run_gate_caps_every_gate_and_says_how_many_were_not_shown():
 
 
 def test_a_gates_own_max_per_rule_is_the_cap_and_zero_lists_all():
+    """A gate that takes max_per_rule caps itself (per input file, in its workers): run_gate adds no cap."""
     def gate(max_per_rule: int = 5):
-        yield from many(30)()
+        cap = FindingCap(max_per_rule)
+        for finding in many(30)():
+            if cap.admit(finding):
+                yield finding
+        yield from cap.summaries()
 
     assert len(run_gate("t", Stage.DATA, gate).findings) == 5 + 1
     assert len(run_gate("t", Stage.DATA, gate, max_per_rule=0).findings) == 30

@@ -77,9 +77,10 @@ def test_a_missing_base_model_is_suggested_from_the_manifest_or_asked_for(tmp_pa
     (known,) = card(tmp_path / "a", no_base)
     assert (known.rule, known.evidence["field"], known.suggestion) == (
         "model_card_invalid", "base_model", "base_model: mistralai/Mistral-7B-v0.3")
+    assert known.evidence["hub_id_known"] is True
     (unknown,) = card(tmp_path / "b", no_base, manifest_base=None)
-    assert (unknown.rule, unknown.evidence["field"]) == ("model_card_invalid", "base_model")
-    assert unknown.suggestion.startswith("base_model: <") and "--write-card" not in unknown.suggestion
+    assert (unknown.rule, unknown.evidence["field"], unknown.evidence["hub_id_known"]) == (
+        "model_card_invalid", "base_model", False)
 
 
 def test_a_card_without_front_matter_is_invalid(tmp_path):

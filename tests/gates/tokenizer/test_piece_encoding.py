@@ -77,6 +77,16 @@ def test_encode_texts_and_groups_use_it_and_agree(mistral):
     ids, offsets = token_encoding.encode_offsets(mistral, texts[0])
     encoding = mistral._tokenizer.encode(texts[0], add_special_tokens=False)
     assert (ids, offsets) == (encoding.ids, [tuple(o) for o in encoding.offsets])
+    # while verifying, a difference falls back to the backend and marks the encoder broken: it is not
+    used = piece_encoder(mistral, mistral._tokenizer)
+    assert used is not None and not used.broken and not used.offsets_broken
+
+
+@pytest.mark.parametrize("text", ["hello world", " leading and trailing ", "a\n\nb", "é 🙂 日本語", "<s>[INST] Hi[/INST] Yo</s>"])
+def test_offsets_of_plain_texts_are_walked(encoder, mistral, text):
+    """Texts of vocabulary tokens and byte fallbacks: the walked offsets exist and are the backend's."""
+    encoding = mistral._tokenizer.encode(text, add_special_tokens=False)
+    assert encoder._offsets(text) == (encoding.ids, [tuple(o) for o in encoding.offsets])
 
 
 def _variant(folder: Path, change: Any) -> Any:

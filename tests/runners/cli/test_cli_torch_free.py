@@ -1,4 +1,4 @@
-"""The `sftgate tokenizer` and `sftgate data --tokenizer` scripts load tokenizers without torch (as the
+"""The `sftgate tokenizer`, `sftgate data --tokenizer` and `sftgate labels` scripts load tokenizers without torch (as the
 tokenizer extra installs them), with the same report; a caller's process keeps its torch."""
 
 from __future__ import annotations
@@ -38,11 +38,20 @@ def _gates(report: dict) -> list[tuple[str, str, list[str]]]:
     return [(g["gate"], g["status"], sorted(f["rule"] for f in g["findings"])) for g in report["gates"]]
 
 
-@pytest.mark.parametrize("command", ["tokenizer", "data"])
-def test_the_script_loads_the_tokenizer_without_torch_and_reports_the_same(tokenizer, command):
+@pytest.mark.parametrize("command", ["tokenizer", "data", "labels"])
+def test_the_script_loads_the_tokenizer_without_torch_and_reports_the_same(tokenizer, command, tmp_path):
     data = str(REPO / "fixtures" / "data" / "clean_messages.jsonl")
-    argv = (["tokenizer", str(tokenizer), "--data", data] if command == "tokenizer"
-            else ["data", data, "--tokenizer", str(tokenizer), "--max-seq-len", "64"]) + ["--format", "json"]
+    if command == "tokenizer":
+        argv = ["tokenizer", str(tokenizer), "--data", data]
+    elif command == "data":
+        argv = ["data", data, "--tokenizer", str(tokenizer), "--max-seq-len", "64"]
+    else:  # tokenized rows, as another trainer writes them
+        from fixtures.tokenized import clean_rows, write_rows
+        from sftgate.gates.readers.tokenizer_io import load_tokenizer_cached
+
+        rows = write_rows(clean_rows(load_tokenizer_cached(tokenizer)), tmp_path / "rows.parquet")
+        argv = ["labels", str(rows), "--tokenizer", str(tokenizer)]
+    argv = [*argv, "--format", "json"]
     report, state = script(*argv)
     assert state["torch_imported"] is False
     in_process = run_cli(*argv)  # this process (torch may be imported here): the same verdicts
