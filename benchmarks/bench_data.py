@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -235,9 +234,9 @@ def main() -> int:
     if not args.skip_tokenizer:
         tok = folder / "mistral-v3"  # built in a child: this process stays small (no transformers)
         if not (tok / "tokenizer.json").is_file():
-            subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                            f"from fixtures.tokenizers import build_mistral_v3; build_mistral_v3(__import__('pathlib').Path({str(tok)!r}))"],
-                           check=True, cwd=ROOT)
+            from proc_memory import build_mistral_v3_in_child
+
+            build_mistral_v3_in_child(tok)
         chat = make_chat(folder, args.chat_records)
         argv = [sys.executable, "-m", "sftgate.runners.cli.main", "data", str(chat), "--tokenizer", str(tok),
                 "--max-seq-len", "160", "--format", "json", "--quiet"]

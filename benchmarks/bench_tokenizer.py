@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -151,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpus: {results['cpus']}, python {results['python']}, load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="sftgate-bench-") as tmp:
         tokenizer = Path(tmp) / "mistral_v3"  # built in a child: this process stays small
-        subprocess.run([sys.executable, "-c", "import sys, pathlib; sys.path.insert(0, sys.argv[1]); "
-                        "from fixtures.tokenizers import build_mistral_v3; build_mistral_v3(pathlib.Path(sys.argv[2]))",
-                        str(ROOT), str(tokenizer)], check=True, cwd=ROOT)
+        from proc_memory import build_mistral_v3_in_child
+
+        build_mistral_v3_in_child(tokenizer)
         for n in sizes:
             run = bench(Path(tmp), tokenizer, n, args.workers)
             results["runs"].append(run)  # type: ignore[attr-defined]

@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+
 FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty")
+
+
+def build_mistral_v3_in_child(folder: Path) -> Path:
+    """The Mistral v3 tokenizer of fixtures.tokenizers, built in a child process (the caller stays small)."""
+    subprocess.run([sys.executable, "-c", "import sys, pathlib; sys.path.insert(0, sys.argv[1]); "
+                    "from fixtures.tokenizers import build_mistral_v3; build_mistral_v3(pathlib.Path(sys.argv[2]))",
+                    str(ROOT), str(folder)], check=True, cwd=ROOT)
+    return folder
 
 
 def _tree(pid: int) -> list[int]:
@@ -37,9 +48,11 @@ def _tree(pid: int) -> list[int]:
 
 
 def _memory(pid: int) -> dict[str, int]:
-    """Summed ``FIELDS`` (bytes) of the processes of ``pid``'s tree."""
+    """Summed ``FIELDS`` (bytes) of the processes of ``pid``'s tree, and their number (``processes``)."""
     total = dict.fromkeys(FIELDS, 0)
-    for member in _tree(pid):
+    members = _tree(pid)
+    total["processes"] = len(members)
+    for member in members:
         try:
             text = Path(f"/proc/{member}/smaps_rollup").read_text()
         except OSError:
@@ -66,9 +79,9 @@ def measure(argv: list[str], *, cwd: str | os.PathLike[str] | None = None, env: 
         nonlocal processes
         while not done.is_set():
             now = _memory(proc.pid)
+            processes = max(processes, now.pop("processes"))
             for key, value in now.items():
                 peaks[key] = max(peaks[key], value)
-            processes = max(processes, len(_tree(proc.pid)))
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from sftgate.gates.frame.core import InputError
 from sftgate.gates.release.manifest import read_manifest
-from sftgate.gates.release.model_card import is_hub_id, manifest_base, read_card_metadata
+from sftgate.gates.release.model_card import base_in_manifest, is_hub_id, read_card_metadata
 
 
 @dataclass
@@ -55,7 +55,7 @@ def card_facts(
     manifest: dict[str, Any] = {}
     with contextlib.suppress(InputError):
         manifest = read_manifest(root)  # every field of the type it should have
-    base = base_model if is_hub_id(base_model) else manifest_base(root) or _adapter_base(root)
+    base = base_model if is_hub_id(base_model) else base_in_manifest(manifest) or _adapter_base(root)
     if license is None:
         base_card = read_card_metadata(base_dir) or {}
         license = base_card.get("license") if isinstance(base_card.get("license"), str) else None

@@ -101,9 +101,13 @@ def read_card_metadata(folder: str | os.PathLike[str] | None) -> dict[str, Any] 
 def manifest_base(root: Path) -> str | None:
     """The base model's Hub ID recorded in the release manifest (``base_model.id``, else provenance's hub_id)."""
     try:
-        manifest = read_manifest(root)  # every field of the type it should have
+        return base_in_manifest(read_manifest(root))  # every field of the type it should have
     except InputError:
         return None
+
+
+def base_in_manifest(manifest: dict[str, Any]) -> str | None:
+    """:func:`manifest_base` of a manifest already read."""
     candidates = [(manifest.get("base_model") or {}).get("id"),
                   ((manifest.get("provenance") or {}).get("base_model") or {}).get("hub_id")]
     for value in candidates:

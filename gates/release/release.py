@@ -98,12 +98,6 @@ def release_files(root: str | os.PathLike[str]) -> list[str]:
     return [rel for rel in list_model_folder(root).files if rel != MANIFEST_NAME]
 
 
-def load_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of ``root``; InputError when it is missing or not a manifest
-    (:func:`sftgate.gates.release.manifest.read_manifest`: every field of the right type)."""
-    return read_manifest(root)
-
-
 def check(
     *,
     model_dir: str | os.PathLike[str],
@@ -119,7 +113,7 @@ def check(
     metrics = metrics if metrics is not None else {}
     manifest: dict[str, Any] | None = None
     try:
-        manifest = load_manifest(root)
+        manifest = read_manifest(root)
     except InputError as exc:
         yield MANIFEST_MISMATCH.finding(exc.message, str(root / MANIFEST_NAME), suggestion=exc.hint)
     if manifest is not None:

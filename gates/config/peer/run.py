@@ -58,7 +58,7 @@ def run_peer(doc: Document, detection: Detection, add: Callable[[GateResult], No
             try:
                 result = step()
             except SftgateError as exc:  # its inputs could not be prepared (a missing template file, ...)
-                stage = registry.get(name).stage if not _gate_missing(name) else Stage.CONFIG
+                stage = registry.get(name).stage
                 result = GateResult(name, stage, Status.ERROR, 0.0, reason=str(exc), error_exit_code=exc.exit_code)
             if result is None:
                 continue
@@ -73,15 +73,6 @@ def _model_id(doc: Document, job: jobs.PeerJob, tool: str, fail_fast: bool) -> G
     spec = registry.get("model-id")
     kwargs = model_id.from_document(doc, fields=fields.peer_fields(doc.data, tool), search_dirs=job.search_dirs[1:])
     return run_gate(spec.name, spec.stage, model_id.check, fail_fast=fail_fast, **kwargs)
-
-
-def _gate_missing(name: str) -> bool:
-    """Whether this sftgate lacks the gate (the registry is the table of what is installed)."""
-    try:
-        registry.get(name)
-    except KeyError:
-        return True
-    return False
 
 
 def _skip(name: str, reason: str) -> GateResult:
@@ -185,8 +176,6 @@ class _Ready:
 
     def model_config(self, fail_fast: bool) -> GateResult | None:
         """The base's generation config and context window against the config's sequence length."""
-        if _gate_missing("model-config"):
-            return None
         model_dir, why = _find_folder(self.job, self.job.model, ("config.json",), "model")
         if model_dir is None:
             return _skip("model-config", why)
@@ -201,8 +190,6 @@ class _Ready:
 
     def embeddings(self, fail_fast: bool) -> GateResult | None:
         """Untrained and new tokens, from the base's embedding rows (safetensors), when the weights are here."""
-        if _gate_missing("embeddings"):
-            return None
         model_dir, why = _find_folder(self.job, self.job.model, ("config.json",), "model")
         if model_dir is None or not any(model_dir.glob("*.safetensors")):
             return _skip("embeddings", why or f"no base model weights (*.safetensors) in {model_dir}: the embedding "
