@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -88,27 +87,34 @@ with pa.OSFile(sys.argv[1]) as f:
         rows += batch.num_rows
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows, "tokens": tokens,
-                  "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}))
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime}))
 """
 
 GATE = """
 import sys, time, resource, json
+from sftgate.gates.readers.tokenizer_io import without_torch
+without_torch()  # as the `sftgate labels` script runs
 from sftgate.gates.tokenizer import labels
 metrics = {}
 start = time.perf_counter()
 findings = list(labels.check(data=sys.argv[1], tokenizer=sys.argv[2], metrics=metrics))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": metrics["rows"], "tokens": metrics["tokens"],
-                  "findings": [f.rule for f in findings], "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                  "peak_rss_mb": usage.ru_maxrss / 1024}))
+                  "findings": [f.rule for f in findings], "cpu_seconds": usage.ru_utime + usage.ru_stime}))
 """
 
 
 def _run(code: str, *args: str) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode:
-        raise SystemExit(proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    """The child's own figures, and its peak RSS sampled from /proc (proc_memory: ``ru_maxrss`` of a child
+    carries this process's high-water mark over fork and exec)."""
+    from proc_memory import measure
+
+    run = measure([sys.executable, "-c", code, *args], cwd=ROOT)
+    if run["exit"]:
+        raise SystemExit(f"the benchmark child failed (exit {run['exit']})")
+    result: dict[str, object] = json.loads(run["out"].strip().splitlines()[-1])
+    result["peak_rss_mb"] = run["peak_rss_mib"]
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,11 @@ def _tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         out.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
+        try:
+            tasks = list(Path(f"/proc/{current}/task").glob("*/children"))
+        except OSError:  # it has just exited
+            continue
+        for task in tasks:
             try:
                 todo.extend(int(child) for child in task.read_text().split())
             except (OSError, ValueError):
