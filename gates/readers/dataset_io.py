@@ -231,11 +231,8 @@ def _ignore_interrupt() -> None:
 
 def _run_task(job: tuple[Any, ...]) -> Any:
     import gc
-    import os
 
     gc.disable()  # the per-record work makes no reference cycles; collections only cost time
-    # One worker per CPU already: a tokenizer's own thread pool per worker only oversubscribes.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     source, start, end, first_line = job
     return _TASK(source, source.iter_range(start, end, first_line)), dict(source.counts), list(source.blank_lines)
 
@@ -258,9 +255,14 @@ def map_chunks(source: DatasetSource, task: Any, *, workers: int = 1) -> Iterato
         return
     import gc
     import multiprocessing as mp
+    import os
 
     _TASK = task
     gc.freeze()  # what exists now is shared with the workers: no collection there copies its pages
+    # One worker per CPU already: a tokenizer's own thread pool per worker only oversubscribes (and
+    # tokenizers warns at every fork once its pool ran); the workers inherit this, the caller gets its own back.
+    parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
         bar = _progress_bar(source)
         ctx = mp.get_context("fork")
@@ -281,4 +283,8 @@ def map_chunks(source: DatasetSource, task: Any, *, workers: int = 1) -> Iterato
         gc.unfreeze()
         _TASK = None
         source.counts = totals
+        if parallelism is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = parallelism
         source.blank_lines = blanks

@@ -163,14 +163,12 @@ def scan_data(
     source = open_dataset(path, display=display, progress=progress)
     n = scan.workers = 1 if max_records is not None else worker_count(path, workers)
     task = functools.partial(_scan_records, tokenizer, spec, max_seq_len, batch_size, max_records)
-    if n > 1 and source.kind == "jsonl":
+    if source.kind != "jsonl":
+        n = scan.workers = 1  # only JSONL files are cut into byte ranges
+    if n > 1:
         warm_up(tokenizer, spec)  # built once here, inherited by every worker
-        with _one_thread_per_worker():
-            for part in map_chunks(source, task, workers=n):
-                scan.absorb(part)
-    else:
-        scan.workers = 1
-        scan.absorb(task(source, iter(source)))
+    for part in map_chunks(source, task, workers=n):
+        scan.absorb(part)
     scan.seconds = time.perf_counter() - start
     _SCANS.clear()
     with contextlib.suppress(TypeError):  # not weak-referenceable: no memo
@@ -183,22 +181,6 @@ def warm_up(tokenizer: Any, spec: PromptSpec) -> None:
     probe = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}
     with contextlib.suppress(Exception):  # an unrenderable probe: each record reports its own error
         encode_rendered(tokenizer, [render_texts(tokenizer, probe, spec)], spec)
-
-
-@contextlib.contextmanager
-def _one_thread_per_worker() -> Any:
-    """Each worker is one process of N: no Rust thread pool inside, and no fork warning from tokenizers."""
-    import os
-
-    saved = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = saved
 
 
 def _scan_records(tokenizer: Any, spec: PromptSpec, max_seq_len: int | None, batch_size: int,

@@ -21,21 +21,10 @@ from sftgate.runners.pipeline import folder_swap as swap
 from sftgate.runners.pipeline import publish as pub
 from sftgate.runners.pipeline import release as rel
 from tests.conftest import FIXTURES, REPO
+from tests.hostile.release_kit import CLEAN_MODEL, PINNED, passing_report, snapshot
 
-SOURCE = FIXTURES / "artifacts" / "clean"
-PINNED = {"base_model": {"id": "mistralai/Mistral-7B-v0.3", "revision": "caa1feb0e54d415e2df31207e5f4e273e33509f1"}}
+SOURCE = CLEAN_MODEL
 TOKEN = "hf_SeCrEtToKeN1234567890abcdef"
-
-
-def passing_report() -> Report:
-    return Report("run sftgate.yaml", [
-        GateResult("merge-equivalence", Stage.MERGE, Status.PASS, 0.1),
-        GateResult("artifacts", Stage.MERGE, Status.PASS, 0.01),
-    ])
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def siblings(folder: Path) -> list[str]:
