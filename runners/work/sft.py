@@ -258,9 +258,13 @@ def _loss_logger(losses: list[dict[str, float]], say: Say) -> Any:
 def main(argv: Iterable[str] | None = None) -> int:
     """``python -m sftgate.runners.work.sft CONFIG`` for ``torchrun`` / ``accelerate launch``: the train stage only."""
     from sftgate.runners.cli.main import main as cli_main
+    from sftgate.runners.work.ranks import close_process_group
 
     args = list(sys.argv[1:] if argv is None else argv)
-    return cli_main(["train", *args])
+    try:
+        return cli_main(["train", *args])
+    finally:
+        close_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,6 +46,9 @@ def main(model_dir: str, out_dir: str, mode: str) -> int:
     result["steps"] = int(trainer.state.global_step)
     result["reports"] = len(callback.reports)
     (out / f"rank{rank}.json").write_text(json.dumps(result))
+    from sftgate.runners.work.ranks import close_process_group
+
+    close_process_group()  # what sftgate's own torchrun entry does: no gloo threads left at exit
     return 0
 
 
